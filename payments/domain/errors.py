@@ -60,3 +60,15 @@ class Collector:
     def raise_if_any(self) -> None:
         if self.problems:
             raise ValidationErrors(self.problems)
+
+
+class NotFound(DomainError):
+    """Also what another tenant's resource looks like: existence is never revealed."""
+
+    type_slug = "not-found"
+    status = 404
+
+
+class Conflict(DomainError):
+    type_slug = "conflict"
+    status = 409

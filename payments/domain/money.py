@@ -80,11 +80,9 @@ def parse_yuan(text: object, field: str = "amount", *, allow_zero: bool = False)
     an exponent, NaN/Infinity, surrounding whitespace, zero (unless allowed) and anything above MAX_FEN.
     """
     if not isinstance(text, str):
-        raise FieldError(field, "must be a string of yuan such as \"1234.50\"")
+        raise FieldError(field, 'must be a string of yuan such as "1234.50"')
     if not _YUAN.fullmatch(text):
-        raise FieldError(
-            field, "must be a positive yuan amount with at most two decimals, such as \"1234.50\""
-        )
+        raise FieldError(field, 'must be a positive yuan amount with at most two decimals, such as "1234.50"')
     fen = int(Decimal(text) * 100)
     return check_fen(fen, field, allow_zero=allow_zero)
 
@@ -100,6 +98,6 @@ def check_fen(fen: object, field: str = "amount_fen", *, allow_zero: bool = Fals
 
 
 def check_currency(code: object, field: str = "currency") -> str:
-    if code not in SUPPORTED_CURRENCIES:
+    if not isinstance(code, str) or code not in SUPPORTED_CURRENCIES:  # a list or dict is a 422, not a 500
         raise FieldError(field, f"unsupported currency; supported: {', '.join(sorted(SUPPORTED_CURRENCIES))}")
     return code  # type: ignore[return-value]
