@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         middleware=[prometheus.middleware],
         request_max_body_size=settings.server.max_body_bytes,
+        logging_config=None,  # payments.logs configures logging once, in the composition root
         openapi_config=OpenAPIConfig(
             title="payrecon",
             version="1",

@@ -206,9 +206,7 @@ class Provider(Protocol):
 
     async def create_order(self, order: OrderRequest) -> PayAction: ...
 
-    def parse_notification(
-        self, headers: Mapping[str, str], body: bytes, now: datetime
-    ) -> NotificationEvent:
+    def parse_notification(self, headers: Mapping[str, str], body: bytes, now: datetime) -> NotificationEvent:
         """Verify and parse a raw notification. Raises NotificationRejected; nothing else escapes."""
         ...
 

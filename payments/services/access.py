@@ -122,3 +122,14 @@ async def authenticate(db: Database, token: str) -> Principal | None:
     if row is None:
         return None
     return Principal(client_id=row.client_id, key_id=row.id, role=Role(row.role))
+
+
+async def ensure_client(db: Database, name_or_id: str, *, actor: str = "cli") -> str:
+    """The id of the client with this id or name, creating a client of that name if there is none."""
+    async with db.sessions() as session:
+        found = await session.scalar(
+            select(Client.id)
+            .where((Client.id == name_or_id) | (Client.name == name_or_id))
+            .order_by(Client.id)
+        )
+    return found or await create_client(db, name_or_id, actor=actor)

@@ -1,0 +1,203 @@
+"""Composition root of the command line: `payrecon serve | db upgrade | demo | api-key | keys`."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable
+from typing import TypeVar
+
+import click
+
+from payments.logs import configure_logging
+from payments.persistence import migrate
+from payments.security.pii import KeyringError
+from payments.settings import Settings, SettingsError, load_settings
+
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        click.echo(f"payrecon: configuration error: {exc}", err=True)
+        sys.exit(2)
+
+
+def _run(coro: Awaitable[T]) -> T:
+    return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+@click.group()
+def main() -> None:
+    """payrecon: repayment links and payment reconciliation."""
+
+
+@main.command()
+def serve() -> None:
+    """Run the web service (migrate first with `payrecon db upgrade`)."""
+    settings = _settings()
+    _serve(settings)
+
+
+def _serve(settings: Settings) -> None:
+    import uvicorn
+
+    from payments.app import create_app
+
+    configure_logging(settings.logging.level, settings.logging.json)
+    try:
+        app = create_app(settings)
+    except KeyringError as exc:
+        click.echo(f"payrecon: {exc}", err=True)
+        sys.exit(2)
+    uvicorn.run(
+        app, host=settings.server.host, port=settings.server.port, log_config=None, proxy_headers=True
+    )
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply migrations (the same on SQLite and PostgreSQL)."""
+    settings = _settings()
+    settings.data_path.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(settings.database_url, revision)
+    click.echo(f"database at revision {migrate.head_revision() if revision == 'head' else revision}")
+
+
+@main.command()
+@click.option("--no-serve", is_flag=True, help="Load the demo data and exit.")
+def demo(no_serve: bool) -> None:
+    """Migrate, load demo data (sandbox providers, SQLite by default), print the URLs, and serve."""
+    from payments.demo import load_demo
+
+    settings = _settings()
+    if settings.mode != "sandbox":
+        click.echo("payrecon: the demo runs only in sandbox mode", err=True)
+        sys.exit(2)
+    settings.data_path.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(settings.database_url)
+    info = _run(load_demo(settings))
+    base = settings.server.public_base_url
+    click.echo("")
+    click.echo(f"payrecon demo is ready (sandbox providers, data in {settings.data_path.resolve()})")
+    click.echo(f"  API docs:          {base}/schema/swagger")
+    click.echo(f"  OpenAPI schema:    {base}/schema/openapi.json")
+    click.echo(f"  Health:            {base}/ready")
+    click.echo(f"  Demo API key:      {info.api_key}   (role case_system, client {info.client_name})")
+    click.echo(f"  Try:               curl -H 'Authorization: Bearer {info.api_key}' {base}/v1/cases")
+    for line in info.more_urls:
+        click.echo(f"  {line}")
+    click.echo("")
+    if not no_serve:
+        _serve(settings)
+
+
+@main.group("api-key")
+def api_key() -> None:
+    """API keys for case systems and finance tools."""
+
+
+@api_key.command("create")
+@click.option("--client", "client_name", required=True, help="Client name (created if new) or client id.")
+@click.option(
+    "--role", type=click.Choice(["case_system", "finance", "admin"]), default="case_system", show_default=True
+)
+@click.option("--name", default="", help="A label for the key.")
+def api_key_create(client_name: str, role: str, name: str) -> None:
+    """Create a key; it is printed once and stored only as a hash."""
+    from payments.services.access import Role, create_api_key, ensure_client
+
+    settings = _settings()
+
+    async def go() -> tuple[str, str, str]:
+        from payments.services.container import build_services
+
+        services = build_services(settings)
+        try:
+            client_id = await ensure_client(services.db, client_name)
+            key_id, token = await create_api_key(services.db, client_id, Role(role), name)
+            return client_id, key_id, token
+        finally:
+            await services.aclose()
+
+    client_id, key_id, token = _run(go())
+    click.echo(f"client {client_id}\nkey id {key_id}\nkey    {token}")
+
+
+@api_key.command("revoke")
+@click.argument("key_id")
+def api_key_revoke(key_id: str) -> None:
+    """Revoke a key by its id; requests with it get 401 at once."""
+    from payments.services.access import revoke_api_key
+    from payments.services.container import build_services
+
+    settings = _settings()
+
+    async def go() -> bool:
+        services = build_services(settings)
+        try:
+            return await revoke_api_key(services.db, key_id)
+        finally:
+            await services.aclose()
+
+    if not _run(go()):
+        click.echo(f"payrecon: no active key {key_id}", err=True)
+        sys.exit(1)
+    click.echo(f"revoked {key_id}")
+
+
+@main.group()
+def keys() -> None:
+    """Encryption keys for personal data."""
+
+
+@keys.command("rotate")
+@click.option("--batch-size", default=500, show_default=True)
+@click.option("--resume", is_flag=True, help="Only re-encrypt rows still under old keys; add no new key.")
+def keys_rotate(batch_size: int, resume: bool) -> None:
+    """Add a new PII key, make it active, and re-encrypt every debtor under it in batches.
+
+    Restartable: rows are picked by the key that encrypted them, so after a crash run it again
+    with --resume and it carries on where it stopped.
+    """
+    from rich.progress import Progress
+
+    from payments.security.pii import load_keyring, save_keyring
+    from payments.services.container import build_services
+    from payments.services.keys import count_stale_rows, reencrypt_batch
+
+    settings = _settings()
+    path = settings.pii_keyring_path
+    keyring = load_keyring(path, create=False)
+    if not resume:
+        keyring = keyring.with_new_active_key()
+        save_keyring(path, keyring)
+        click.echo(f"new active key {keyring.active}; re-encrypting")
+
+    async def go() -> int:
+        services = build_services(settings)
+        done = 0
+        try:
+            total = await count_stale_rows(services.db, services.pii)
+            with Progress() as progress:
+                task = progress.add_task("re-encrypting debtors", total=total)
+                while n := await reencrypt_batch(services.db, services.pii, batch_size):
+                    done += n
+                    progress.update(task, advance=n)
+        finally:
+            await services.aclose()
+        return done
+
+    click.echo(f"re-encrypted {_run(go())} debtor rows under {keyring.active}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""Demo data for the quickstart: one client, a case-system key, and a few realistic cases.
+
+Each later capability adds what it needs to show here (links, payments, the console).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from payments.domain.identity import id_check_digit
+from payments.services.access import Principal, Role, create_api_key, ensure_client
+from payments.services.case_input import CaseIn, DebtIn, DebtorIn, to_command
+from payments.services.container import build_services
+from payments.settings import Settings
+
+BEIJING = timezone(timedelta(hours=8))
+DEMO_CLIENT = "Demo Lender 示例小贷"
+
+
+@dataclass
+class DemoInfo:
+    client_name: str
+    api_key: str
+    case_ids: list[str]
+    more_urls: list[str] = field(default_factory=list)
+
+
+def _demo_id(body17: str) -> str:
+    return body17 + id_check_digit(body17)
+
+
+# Clearly fictitious people: names from a textbook example, ID numbers with valid check digits only.
+DEMO_DEBTORS = [
+    ("张小三", _demo_id("11010519900307001"), "13800000001"),
+    ("李四", _demo_id("31010419851111002"), "13900000002"),
+    ("王五", _demo_id("44030519920101003"), "15000000003"),
+]
+
+
+async def load_demo(settings: Settings) -> DemoInfo:
+    services = build_services(settings)
+    try:
+        client_id = await ensure_client(services.db, DEMO_CLIENT, actor="demo")
+        key_id, token = await create_api_key(services.db, client_id, Role.CASE_SYSTEM, "demo", actor="demo")
+        principal = Principal(client_id=client_id, key_id=key_id, role=Role.CASE_SYSTEM)
+        today = datetime.now(BEIJING).date()
+        case_ids = []
+        for i, (name, id_number, phone) in enumerate(DEMO_DEBTORS, start=1):
+            data = CaseIn(
+                external_ref=f"DEMO-{i:04d}",
+                contract_no=f"HT-2026-{i:05d}",
+                creditor_name=DEMO_CLIENT,
+                debtor=DebtorIn(name=name, id_number=id_number, phone=phone),
+                debts=[
+                    DebtIn(
+                        debt_id="loan-1",
+                        due_date=today - timedelta(days=90 * i),
+                        principal="3000.00",
+                        interest="182.50",
+                        fees="50.00",
+                    ),
+                    DebtIn(
+                        debt_id="loan-2",
+                        due_date=today - timedelta(days=30 * i),
+                        principal_fen=120000,
+                        interest_fen=3650,
+                    ),
+                ],
+            )
+            result = await services.cases.upsert_case(principal, to_command(data))
+            case_ids.append(result.view.id)
+        return DemoInfo(DEMO_CLIENT, token, case_ids)
+    finally:
+        await services.aclose()
