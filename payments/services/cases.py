@@ -6,6 +6,7 @@ import base64
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import msgspec
 from sqlalchemy import func, select
@@ -133,7 +134,7 @@ class CaseService:
             changed = True
 
         debts = {d.debt_ref: d for d in await _debts(session, case.id)}
-        owed = await _owed(session, [d.id for d in debts.values()])
+        owed = await _owed(session, list(debts.values()))
         before = {ref: _balance(d) for ref, d in debts.items()}
         for i, want in enumerate(cmd.debts):
             have = debts.get(want.debt_ref)
@@ -224,7 +225,7 @@ class CaseService:
     async def _view(self, session: AsyncSession, case: Case) -> CaseView:
         debtor = self._read_debtor(await session.get_one(Debtor, case.debtor_id))
         debts = await _debts(session, case.id)
-        owed = await _owed(session, [d.id for d in debts])
+        owed = await _owed(session, debts)
         debt_views = [
             DebtView(
                 debt_id=d.debt_ref,
@@ -252,8 +253,8 @@ class CaseService:
             credit=Amounts.of(case.credit_fen, 0, 0).principal,
             credit_fen=case.credit_fen,
             version=case.version,
-            created_at=case.created_at,
-            updated_at=case.updated_at,
+            created_at=_utc(case.created_at),
+            updated_at=_utc(case.updated_at),
         )
 
     def _write_debtor(self, row: Debtor, value: DebtorValue) -> None:
@@ -272,6 +273,11 @@ class CaseService:
             dec(row.id_number_enc, column="debtors.id_number", row_id=row.id),
             dec(row.phone_enc, column="debtors.phone", row_id=row.id),
         )
+
+
+def _utc(at: datetime) -> datetime:
+    """SQLite hands stored timestamps back without their zone; they were written in UTC."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def _masked(d: DebtorValue) -> MaskedDebtor:
@@ -318,17 +324,17 @@ async def _debts(session: AsyncSession, case_id: str) -> list[Debt]:
     return list((await session.execute(query)).scalars())
 
 
-async def _owed(session: AsyncSession, debt_ids: list[str]) -> dict[tuple[str, Component], int]:
+async def _owed(session: AsyncSession, debts: list[Debt]) -> dict[tuple[str, Component], int]:
     """Original amount plus amendments, per (debt, component)."""
     owed: dict[tuple[str, Component], int] = defaultdict(int)
-    if not debt_ids:
-        return owed
-    for d in (await session.execute(select(Debt).where(Debt.id.in_(debt_ids)))).scalars():
+    for d in debts:
         for c in COMPONENTS:
             owed[(d.id, c)] = getattr(d, f"original_{c.value}_fen")
+    if not debts:
+        return owed
     rows = await session.execute(
         select(Adjustment.debt_id, Adjustment.component, func.sum(Adjustment.amount_fen))
-        .where(Adjustment.debt_id.in_(debt_ids))
+        .where(Adjustment.debt_id.in_([d.id for d in debts]))
         .group_by(Adjustment.debt_id, Adjustment.component)
     )
     for debt_id, comp, total in rows.all():
