@@ -6,15 +6,34 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
+from litestar.config.csrf import CSRFConfig
+from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
+from payments.api.borrower.pages import borrower_router
+from payments.api.notify import notify
 from payments.api.ops import health, ready
 from payments.api.problems import EXCEPTION_HANDLERS
+from payments.api.sandbox import sandbox
 from payments.api.v1.cases import CasesController
+from payments.api.v1.links import LINK_ROUTES
+from payments.security.web import derive
 from payments.services.container import Services, build_services
 from payments.settings import Settings, load_settings
+
+# The borrower's pages are the only ones with cookies and forms: CSRF and per-IP limits apply there.
+NOT_BORROWER_PAGES = [
+    "^/v1/",
+    "^/notify/",
+    "^/sandbox/",
+    "^/health",
+    "^/ready",
+    "^/metrics",
+    "^/schema",
+    "^/pay-static/",
+]
 
 
 class MetricsController(PrometheusController):
@@ -36,12 +55,33 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             if owned:
                 await services.aclose()
 
+    secure = settings.server.public_base_url.startswith("https://")
     prometheus = PrometheusConfig(app_name="payrecon", prefix="payrecon", group_path=True)
     return Litestar(
-        route_handlers=[CasesController, health, ready, MetricsController],
+        route_handlers=[
+            CasesController,
+            borrower_router(),
+            *LINK_ROUTES,
+            notify,
+            health,
+            ready,
+            MetricsController,
+            *([sandbox] if settings.mode == "sandbox" else []),
+        ],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[prometheus.middleware],
+        middleware=[
+            prometheus.middleware,
+            RateLimitConfig(rate_limit=("minute", 120), exclude=NOT_BORROWER_PAGES).middleware,
+        ],
+        # Only the pay page uses cookies; API, notifications and the sandbox authenticate otherwise.
+        csrf_config=CSRFConfig(
+            secret=derive(services.web_secret, "csrf").hex(),
+            cookie_path="/pay",
+            cookie_httponly=True,
+            cookie_secure=secure,
+            exclude=NOT_BORROWER_PAGES,
+        ),
         request_max_body_size=settings.server.max_body_bytes,
         logging_config=None,  # payments.logs configures logging once, in the composition root
         openapi_config=OpenAPIConfig(

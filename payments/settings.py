@@ -29,6 +29,9 @@ class DatabaseSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
 class SecuritySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # JSON keyring for PII encryption; empty means <data_dir>/keys/pii-keyring.json, created in sandbox mode
     pii_keyring_file: str = ""
+    # Signs the borrower's identity pass and CSRF tokens; empty means <data_dir>/keys/web-secret,
+    # created in sandbox mode. Several instances must share it.
+    web_secret_file: str = ""
 
 
 class ServerSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -46,6 +49,49 @@ class LoggingSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     json: bool = True
 
 
+class AlipaySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    enabled: bool = True
+    gateway_url: str = "https://openapi.alipay.com/gateway.do"
+    app_id: str = ""
+    seller_id: str = ""  # the PID (2088...); when set, notifications for another seller are refused
+    app_private_key: str = ""  # PEM; or APP_PRIVATE_KEY_FILE
+    alipay_public_key: str = ""  # PEM; or ALIPAY_PUBLIC_KEY_FILE
+
+
+class WechatPaySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    enabled: bool = True
+    gateway_url: str = "https://api.mch.weixin.qq.com"
+    mchid: str = ""
+    appid: str = ""
+    merchant_serial_no: str = ""  # hex serial of the merchant API certificate
+    merchant_private_key: str = ""  # PKCS#8 PEM (apiclient_key.pem); or MERCHANT_PRIVATE_KEY_FILE
+    apiv3_key: str = ""  # 32 characters; or APIV3_KEY_FILE
+    platform_key_id: str = ""  # PUB_KEY_ID_... or a platform certificate serial
+    platform_public_key: str = ""  # PEM; or PLATFORM_PUBLIC_KEY_FILE
+    # More platform keys during a rotation: key id -> PEM (TOML table in the config file)
+    extra_platform_public_keys: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+class BankCardSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    enabled: bool = True
+    gateway_base: str = "https://gateway.95516.com"
+    file_url: str = "https://filedownload.95516.com/"
+    mer_id: str = ""
+    signing_key: str = ""  # merchant signing key PEM; or SIGNING_KEY_FILE
+    signing_cert: str = ""  # merchant signing certificate PEM; or SIGNING_CERT_FILE
+    root_cert: str = ""  # UnionPay root CA PEM; or ROOT_CERT_FILE
+    middle_cert: str = ""  # UnionPay intermediate CA PEM; or MIDDLE_CERT_FILE
+    expected_cn_org: str = "中国银联股份有限公司"
+
+
+class ProvidersSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    alipay: AlipaySettings = msgspec.field(default_factory=AlipaySettings)
+    wechatpay: WechatPaySettings = msgspec.field(default_factory=WechatPaySettings)
+    bankcard: BankCardSettings = msgspec.field(default_factory=BankCardSettings)
+    # Sandbox notification retries come this many times faster than the providers' real schedules.
+    sandbox_time_factor: float = 60.0
+
+
 class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     mode: Literal["sandbox", "live"] = "sandbox"
     data_dir: str = "./data"
@@ -53,6 +99,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
     security: SecuritySettings = msgspec.field(default_factory=SecuritySettings)
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
+    providers: ProvidersSettings = msgspec.field(default_factory=ProvidersSettings)
 
     @property
     def data_path(self) -> Path:
@@ -61,6 +108,10 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     @property
     def database_url(self) -> str:
         return self.database.url or f"sqlite+aiosqlite:///{self.data_path.resolve() / 'payrecon.db'}"
+
+    @property
+    def web_secret_path(self) -> Path:
+        return Path(self.security.web_secret_file or self.data_path / "keys" / "web-secret")
 
     @property
     def pii_keyring_path(self) -> Path:
@@ -99,7 +150,7 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _is_declared_file_setting(path: list[str]) -> bool:
-    return path in (["security", "pii_keyring_file"],)
+    return path in (["security", "pii_keyring_file"], ["security", "web_secret_file"])
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:

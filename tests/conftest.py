@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
-from litestar.testing import AsyncTestClient
+from litestar import Litestar
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -58,17 +59,53 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
 
 
 @pytest.fixture(scope="session")
-async def services(settings: Settings) -> AsyncIterator[Services]:
-    svc = build_services(settings)
+def app_holder() -> dict[str, Litestar]:
+    return {}
+
+
+@pytest.fixture(scope="session")
+async def services(settings: Settings, app_holder: dict[str, Litestar]) -> AsyncIterator[Services]:
+    # The sandboxes post their notifications straight into the app under test, in process.
+    def notify_client() -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app_holder["app"]))
+
+    svc = build_services(settings, notify_client_factory=notify_client)
     yield svc
     await svc.aclose()
 
 
 @pytest.fixture(scope="session")
-async def client(settings: Settings, services: Services) -> AsyncIterator[AsyncTestClient]:
+async def client(
+    settings: Settings, services: Services, app_holder: dict[str, Litestar]
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app served in the tests' own event loop.
+
+    Not Litestar's AsyncTestClient: it runs the app on a second event loop in a portal thread, and the app
+    and the fixtures would then share one asyncpg pool across two loops ("attached to a different loop").
+    """
     app = create_app(settings, services)
-    async with AsyncTestClient(app, base_url="http://testserver.local") as c:
-        yield c
+    app_holder["app"] = app
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def run_lifespan() -> None:
+        # Entered and left in one task: the lifespan's task group must not cross tasks.
+        async with app.lifespan():
+            started.set()
+            await stop.wait()
+
+    lifespan = asyncio.create_task(run_lifespan())
+    ready = asyncio.create_task(started.wait())
+    await asyncio.wait({lifespan, ready}, return_when=asyncio.FIRST_COMPLETED)
+    if lifespan.done():
+        ready.cancel()
+        lifespan.result()  # start-up failed: raise its error
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as c:
+            yield c
+    finally:
+        stop.set()
+        await lifespan
 
 
 @dataclass

@@ -26,3 +26,5 @@ def decode_json(body: bytes, into: type[T]) -> T:
         raise decode_error_to_problem(exc) from None
     except msgspec.DecodeError as exc:
         raise MalformedBody(f"the body is not valid JSON: {exc}") from None
+    except UnicodeDecodeError:  # msgspec raises it, not a DecodeError, for bytes that are not UTF-8
+        raise MalformedBody("the body is not valid JSON: it is not UTF-8") from None

@@ -9,7 +9,7 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
 from litestar.exceptions import ValidationException as LitestarValidation
 
-from payments.domain.errors import DomainError, FieldProblem
+from payments.domain.errors import DomainError, FieldProblem, ValidationErrors
 
 log = logging.getLogger("payrecon.api")
 PROBLEM = "application/problem+json"
@@ -94,8 +94,8 @@ def decode_error_to_problem(exc: msgspec.DecodeError) -> DomainError:
         unknown = message.rsplit("`", 2)[-2] if message.count("`") >= 2 else ""
         field = f"{field}.{unknown}".lstrip(".") if unknown else field
         message = "is not a known field"
-    err = DomainError(f"{field or 'body'}: {message}", [FieldProblem(field or "body", message)])
-    return err
+    # The same problem type as the field checks that run after decoding: a bad shape is a validation error.
+    return ValidationErrors([FieldProblem(field or "body", message)])
 
 
 def on_domain_error(request: Request, exc: DomainError) -> Response[bytes]:

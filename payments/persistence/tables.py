@@ -6,7 +6,7 @@ and rows can be encrypted with their id in the associated data before they are i
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -22,6 +22,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -36,7 +37,31 @@ NAMING_CONVENTION = {
 
 ID = String(32)
 Fen = BigInteger
-TS = DateTime(timezone=True)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timestamps are stored and returned in UTC, aware, on every backend.
+
+    SQLite has no time zone type and hands back naive values; comparing those with aware ones raises.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+TS = UtcDateTime()
 
 
 class Base(DeclarativeBase):
@@ -52,6 +77,8 @@ class Client(Base):
     name: Mapped[str] = mapped_column(String(200))
     # Allocation order from the client's contract; NULL means the Civil Code default.
     allocation_policy: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # What the borrower proves before a link shows amounts: last 4 of the id_number, or of the phone.
+    identity_check: Mapped[str] = mapped_column(String(20), default="id_number", server_default="id_number")
     created_at: Mapped[datetime]
 
 
@@ -154,7 +181,11 @@ class Payment(Base):
     currency: Mapped[str] = mapped_column(String(3))
     # notification | query | statement | import: how we learned of the money
     source: Mapped[str] = mapped_column(String(20))
-    status: Mapped[str] = mapped_column(String(20))  # unmatched | matched | review | refunded ...
+    status: Mapped[str] = mapped_column(String(20))  # unmatched | matched | review | exception | refunded
+    order_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    # The case the money was applied to, once matched (one payment over several cases: see allocations).
+    case_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    # What was not owed: stays on the payment and shows as the case's credit, flagged for refund.
     unapplied_fen: Mapped[int] = mapped_column(Fen)
     received_at: Mapped[datetime]
     created_at: Mapped[datetime]
@@ -202,3 +233,114 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     response_body: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime]
+
+
+class Order(Base):
+    """A provider order we created for a payment attempt; notifications are checked against it."""
+
+    __tablename__ = "orders"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id"))
+    case_id: Mapped[str | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    link_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    out_trade_no: Mapped[str] = mapped_column(String(32), unique=True)
+    amount_fen: Mapped[int] = mapped_column(Fen)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(20))  # pending | paid | closed | failed
+    provider_txn_id: Mapped[str | None] = mapped_column(String(64))
+    # What the pay page shows while waiting: the provider's QR payload (Native code_url, precreate qr_code).
+    qr_payload: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    paid_at: Mapped[datetime | None]
+    __table_args__ = (
+        Index(None, "status", "expires_at"),
+        CheckConstraint("amount_fen > 0", name="amount_positive"),
+    )
+
+
+class InboxMessage(Base):
+    """Every verified notification, stored before it is acknowledged; unique per provider event."""
+
+    __tablename__ = "inbox"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    event_key: Mapped[str] = mapped_column(String(200))
+    out_trade_no: Mapped[str] = mapped_column(String(32), index=True)
+    kind: Mapped[str] = mapped_column(String(10))  # payment | refund
+    status: Mapped[str] = mapped_column(String(20))
+    amount_fen: Mapped[int] = mapped_column(Fen)
+    body: Mapped[bytes] = mapped_column(LargeBinary)  # raw, as received: evidence for disputes
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime]
+    outcome: Mapped[str] = mapped_column(String(30))  # recorded | exception | state_only
+    __table_args__ = (UniqueConstraint("provider", "event_key"),)
+
+
+class PaymentException(Base):
+    """Something finance must look at: the money or the record does not add up."""
+
+    __tablename__ = "payment_exceptions"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))  # amount_mismatch | currency_mismatch | ...
+    provider: Mapped[str] = mapped_column(String(20))
+    out_trade_no: Mapped[str | None] = mapped_column(String(32))
+    payment_id: Mapped[str | None] = mapped_column(String(32))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+
+
+class Refund(Base):
+    __tablename__ = "refunds"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    payment_id: Mapped[str | None] = mapped_column(ForeignKey("payments.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    out_trade_no: Mapped[str] = mapped_column(String(32))
+    refund_no: Mapped[str] = mapped_column(String(64))
+    amount_fen: Mapped[int] = mapped_column(Fen)
+    status: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    __table_args__ = (UniqueConstraint("provider", "refund_no"),)
+
+
+class OutboxEvent(Base):
+    """An event for case systems, written in the same transaction as the change it reports."""
+
+    __tablename__ = "outbox"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id"))
+    type: Mapped[str] = mapped_column(String(60))
+    case_id: Mapped[str | None] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    __table_args__ = (Index(None, "client_id", "id"),)
+
+
+class Link(Base):
+    """A repayment link. The token is stored only as a hash (for look-up) and encrypted (to show again)."""
+
+    __tablename__ = "links"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id"))
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_enc: Mapped[str] = mapped_column(Text)
+    policy: Mapped[dict[str, Any]] = mapped_column(JSON)
+    channels: Mapped[dict[str, Any]] = mapped_column(JSON)  # {"allowed": ["alipay", ...]}
+    status: Mapped[str] = mapped_column(String(20))
+    max_payments: Mapped[int | None] = mapped_column(Integer)
+    payments_count: Mapped[int] = mapped_column(Integer, default=0)
+    paid_fen: Mapped[int] = mapped_column(Fen, default=0)
+    identity_check: Mapped[str] = mapped_column(String(20))  # id_number | phone
+    failed_checks: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+    expires_at: Mapped[datetime]
+    approved_by: Mapped[str | None] = mapped_column(String(80))
+    approved_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    __table_args__ = (Index(None, "status", "expires_at"),)

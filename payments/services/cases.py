@@ -6,7 +6,6 @@ import base64
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import msgspec
 from sqlalchemy import func, select
@@ -253,8 +252,8 @@ class CaseService:
             credit=Amounts.of(case.credit_fen, 0, 0).principal,
             credit_fen=case.credit_fen,
             version=case.version,
-            created_at=_utc(case.created_at),
-            updated_at=_utc(case.updated_at),
+            created_at=case.created_at,
+            updated_at=case.updated_at,
         )
 
     def _write_debtor(self, row: Debtor, value: DebtorValue) -> None:
@@ -273,11 +272,6 @@ class CaseService:
             dec(row.id_number_enc, column="debtors.id_number", row_id=row.id),
             dec(row.phone_enc, column="debtors.phone", row_id=row.id),
         )
-
-
-def _utc(at: datetime) -> datetime:
-    """SQLite hands stored timestamps back without their zone; they were written in UTC."""
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def _masked(d: DebtorValue) -> MaskedDebtor:

@@ -6,8 +6,15 @@ from dataclasses import dataclass
 
 from payments.persistence.db import Database
 from payments.security.pii import PiiCipher, load_keyring
+from payments.security.web import load_web_secret
+from payments.services.borrower import BorrowerService
 from payments.services.cases import CaseService
+from payments.services.links import LinkService
+from payments.services.notifications import NotificationService
+from payments.services.orders import OrderService
+from payments.services.rails import NotifyClientFactory, build_rails
 from payments.settings import Settings
+from providers.registry import Rails
 
 
 @dataclass
@@ -16,13 +23,50 @@ class Services:
     db: Database
     pii: PiiCipher
     cases: CaseService
+    rails: Rails
+    orders: OrderService
+    notifications: NotificationService
+    links: LinkService
+    borrower: BorrowerService
+    web_secret: bytes
+    public_base_url: str
+    # Where the pay page's forms may go besides itself: provider pages, over https in live mode.
+    pay_form_targets: str
+
+    def sandbox_cashier_url(self, rail: str, qr_payload: str) -> str | None:
+        """In sandbox mode, a page a tester can open instead of scanning the provider's QR."""
+        sandbox = self.rails.sandboxes.get(rail)
+        if sandbox is None:
+            return None
+        to_cashier = getattr(sandbox, "cashier_url_for", None)
+        if to_cashier is not None:
+            return to_cashier(qr_payload)
+        return qr_payload if qr_payload.startswith(self.public_base_url) else None
 
     async def aclose(self) -> None:
+        await self.rails.aclose()
         await self.db.dispose()
 
 
-def build_services(settings: Settings) -> Services:
+def build_services(settings: Settings, notify_client_factory: NotifyClientFactory | None = None) -> Services:
+    """`notify_client_factory` is how sandboxes reach our notify URLs (tests route it into the app)."""
     db = Database(settings.database_url, pool_size=settings.database.pool_size, echo=settings.database.echo)
     # Sandbox mode makes its own keyring on first start; live mode must be given one.
     pii = PiiCipher(load_keyring(settings.pii_keyring_path, create=settings.mode == "sandbox"))
-    return Services(settings=settings, db=db, pii=pii, cases=CaseService(db, pii))
+    rails = build_rails(settings, notify_client_factory)
+    base_url = settings.server.public_base_url.rstrip("/")
+    orders = OrderService(db, rails.providers, base_url)
+    return Services(
+        settings=settings,
+        db=db,
+        pii=pii,
+        cases=CaseService(db, pii),
+        rails=rails,
+        orders=orders,
+        notifications=NotificationService(db, rails.providers),
+        links=LinkService(db, pii, base_url, tuple(rails.providers)),
+        borrower=BorrowerService(db, pii, orders),
+        web_secret=load_web_secret(settings.web_secret_path, create=settings.mode == "sandbox"),
+        public_base_url=base_url,
+        pay_form_targets="https:" if settings.mode == "live" else "",
+    )

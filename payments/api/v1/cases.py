@@ -55,7 +55,9 @@ class CasesController(Controller):
         body = await request.body()
         services = request.app.state.services
         idem = (
-            IdempotentRequest.of(idempotency_key, "POST", request.url.path, body) if idempotency_key else None
+            IdempotentRequest.of(idempotency_key, "POST", request.url.path, body)
+            if idempotency_key is not None
+            else None
         )
         if idem is not None and (stored := await replay(services.db, principal.client_id, idem)):
             return _json(stored.status_code, stored.body, replayed=True)
