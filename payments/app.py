@@ -49,9 +49,17 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.services = services
+        scheduler = None
+        if settings.server.embedded_worker:
+            from reconciliation.scheduler import build_scheduler
+
+            scheduler = build_scheduler(services)
+            scheduler.start()
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.shutdown(wait=False)
             if owned:
                 await services.aclose()
 

@@ -57,6 +57,55 @@ def _serve(settings: Settings) -> None:
     )
 
 
+@main.command()
+def worker() -> None:
+    """Run the scheduled jobs without the web server (production: set EMBEDDED_WORKER=false on web)."""
+    settings = _settings()
+    configure_logging(settings.logging.level, settings.logging.json)
+
+    async def go() -> None:
+        from payments.services.container import build_services
+        from reconciliation.scheduler import build_scheduler
+
+        services = build_services(settings)
+        scheduler = build_scheduler(services)
+        scheduler.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            scheduler.shutdown(wait=False)
+            await services.aclose()
+
+    try:
+        asyncio.run(go())
+    except KeyboardInterrupt:
+        pass
+
+
+@main.group()
+def jobs() -> None:
+    """Scheduled jobs, on demand."""
+
+
+@jobs.command("run")
+@click.argument("name", type=click.Choice(["expire_links", "query_pending_orders"]))
+def jobs_run(name: str) -> None:
+    """Run one job now (it takes the same lock as the scheduler)."""
+    settings = _settings()
+
+    async def go() -> object:
+        from payments.services.container import build_services
+        from reconciliation.jobs import JOBS, run_locked
+
+        services = build_services(settings)
+        try:
+            return await run_locked(services.db, name, lambda: JOBS[name](services))
+        finally:
+            await services.aclose()
+
+    click.echo(f"{name}: {_run(go())}")
+
+
 @main.group()
 def db() -> None:
     """Database schema."""

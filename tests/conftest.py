@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,26 +23,35 @@ from payments.services.container import Services, build_services
 from payments.settings import DatabaseSettings, ServerSettings, Settings
 
 
-def _reset_postgres(url: str) -> None:
-    async def reset() -> None:
-        engine = create_async_engine(url)
-        async with engine.begin() as conn:
-            await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            await conn.execute(text("CREATE SCHEMA public"))
+def _admin(url: str, *statements: str) -> None:
+    async def run() -> None:
+        engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+        async with engine.connect() as conn:
+            for statement in statements:
+                await conn.execute(text(statement))
         await engine.dispose()
 
-    asyncio.run(reset())
+    asyncio.run(run())
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A new database for this run: a scratch PostgreSQL database beside the one named by
+    PAYRECON_TEST_DATABASE_URL (so parallel runs never share state), or a SQLite file."""
     url = os.environ.get("PAYRECON_TEST_DATABASE_URL", "")
-    if url.startswith("postgresql"):
-        _reset_postgres(url)
-    else:
+    if not url.startswith("postgresql"):
         url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
-    upgrade(url)
-    return url
+        upgrade(url)
+        yield url
+        return
+    base, _, name = url.rpartition("/")
+    scratch = f"{name}_{uuid.uuid4().hex[:12]}"
+    _admin(url, f'CREATE DATABASE "{scratch}"')
+    try:
+        upgrade(f"{base}/{scratch}")
+        yield f"{base}/{scratch}"
+    finally:
+        _admin(url, f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +64,8 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
     return Settings(
         data_dir=str(tmp_path_factory.mktemp("data")),
         database=DatabaseSettings(url=database_url),
-        server=ServerSettings(public_base_url="http://testserver.local"),
+        # Tests run the jobs themselves, at the moments they choose.
+        server=ServerSettings(public_base_url="http://testserver.local", embedded_worker=False),
     )
 
 

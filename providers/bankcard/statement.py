@@ -24,12 +24,12 @@ import io
 import re
 import zipfile
 import zlib
-from datetime import date, datetime
+from datetime import date
 
 from payments.domain.money import Money
 from providers.bankcard import wire
-from providers.bankcard.transform import PROVIDER, fen_from_digits
-from providers.base import BEIJING, StatementError, StatementLine
+from providers.bankcard.transform import PROVIDER, fen_from_digits, nearest_datetime
+from providers.base import StatementError, StatementLine
 
 ZM_WIDTHS: tuple[int, ...] = (
     3, 11, 11, 6, 10, 19, 12, 4, 2, 21, 2, 32, 2, 6, 10, 13, 13, 4, 15, 2, 2,
@@ -49,7 +49,6 @@ POS_MER_ID = 28
 POS_ORIG_ORDER_ID = 41
 
 ZM_NAME = re.compile(r"INN(\d{6})..ZM_.*")
-_MMDDHHMMSS = re.compile(r"\d{10}")
 _MAX_ENTRY_BYTES = 256 * 1024 * 1024
 
 
@@ -73,24 +72,6 @@ def settle_day_from_name(name: str) -> date:
         return date(2000 + int(digits[:2]), int(digits[2:4]), int(digits[4:6]))
     except ValueError as exc:
         raise StatementError(f"bad settle date in file name {name!r}") from exc
-
-
-def txn_datetime(mmddhhmmss: str, settle_day: date) -> datetime:
-    """Give MMDDhhmmss the year that puts it nearest the settle date (a 31 Dec txn settles 1 Jan)."""
-    if not _MMDDHHMMSS.fullmatch(mmddhhmmss):
-        raise ValueError("txnTime must be MMDDhhmmss")
-    month, day = int(mmddhhmmss[0:2]), int(mmddhhmmss[2:4])
-    hour, minute, second = int(mmddhhmmss[4:6]), int(mmddhhmmss[6:8]), int(mmddhhmmss[8:10])
-    candidates = []
-    for year in (settle_day.year - 1, settle_day.year, settle_day.year + 1):
-        try:
-            candidates.append(datetime(year, month, day, hour, minute, second, tzinfo=BEIJING))
-        except ValueError:
-            continue  # 29 Feb outside a leap year, or an impossible date
-    if not candidates:
-        raise ValueError("txnTime is not a calendar date and time")
-    anchor = datetime(settle_day.year, settle_day.month, settle_day.day, tzinfo=BEIJING)
-    return min(candidates, key=lambda moment: abs(moment - anchor))
 
 
 def split_record(record: bytes) -> list[bytes]:
@@ -137,7 +118,10 @@ def _parse_record(record: bytes, settle_day: date, mer_id: str, line_no: int) ->
     if not order_id or not query_id:
         raise ValueError("orderId or queryId is blank")
     fen = fen_from_digits(_text(fields, POS_AMOUNT))
-    occurred_at = txn_datetime(_text(fields, POS_TXN_TIME), settle_day)
+    try:
+        occurred_at = nearest_datetime(_text(fields, POS_TXN_TIME), settle_day)
+    except ValueError as exc:
+        raise ValueError(f"txnTime: {exc}") from exc
     if txn_type == wire.TXN_CONSUME:
         return StatementLine(
             provider=PROVIDER,

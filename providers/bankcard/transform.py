@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from payments.domain.money import MAX_FEN, Money
@@ -24,6 +24,7 @@ PROVIDER = "bankcard"
 
 _DIGITS = re.compile(r"[0-9]{1,12}")
 _TXN_TIME = re.compile(r"[0-9]{14}")
+_MMDDHHMMSS = re.compile(r"[0-9]{10}")
 
 # What a verified notification may hand to the audit trail. An allowlist, not a denylist, so that a
 # field UnionPay adds later (possibly holding card data) stays out until someone looks at it.
@@ -65,6 +66,28 @@ def fen_from_digits(text: str) -> int:
     if fen > MAX_FEN:
         raise ValueError("amount too large")
     return fen
+
+
+def nearest_datetime(mmddhhmmss: str, anchor: date) -> datetime:
+    """Give a year-less MMDDhhmmss the year that puts it nearest `anchor` (Beijing time).
+
+    Statements anchor on the settle date (a 31 Dec transaction settles on 1 Jan); notifications
+    anchor traceTime on the order's txnTime.
+    """
+    if not _MMDDHHMMSS.fullmatch(mmddhhmmss):
+        raise ValueError("time must be MMDDhhmmss")
+    month, day = int(mmddhhmmss[0:2]), int(mmddhhmmss[2:4])
+    hour, minute, second = int(mmddhhmmss[4:6]), int(mmddhhmmss[6:8]), int(mmddhhmmss[8:10])
+    candidates = []
+    for year in (anchor.year - 1, anchor.year, anchor.year + 1):
+        try:
+            candidates.append(datetime(year, month, day, hour, minute, second, tzinfo=BEIJING))
+        except ValueError:
+            continue  # 29 Feb outside a leap year, or an impossible date
+    if not candidates:
+        raise ValueError("time is not a calendar date and time")
+    noon = datetime(anchor.year, anchor.month, anchor.day, 12, tzinfo=BEIJING)
+    return min(candidates, key=lambda moment: abs(moment - noon))
 
 
 def payment_status(resp_code: str) -> TxnStatus:
@@ -129,6 +152,12 @@ def notification_event(fields: Mapping[str, str]) -> NotificationEvent:
         occurred_at = parse_txn_time(fields["txnTime"])
     except ValueError as exc:
         raise NotificationRejected(RejectReason.MALFORMED, str(exc)) from exc
+    try:
+        # traceTime is UnionPay's own time of the transaction (the payment, not the order's creation),
+        # but it has no year; without a usable one the order's txnTime has to do.
+        occurred_at = nearest_datetime(fields.get("traceTime", ""), occurred_at.date())
+    except ValueError:
+        pass
     txn_type = fields["txnType"]
     if txn_type == wire.TXN_CONSUME:
         kind: Literal["payment", "refund"] = "payment"

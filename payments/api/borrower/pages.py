@@ -89,7 +89,9 @@ async def _link_or_neutral(request: Request, token: str) -> LinkRef | None:
 
 
 def _passed(request: Request, ref: LinkRef) -> bool:
-    return check_pass(request.app.state.services.web_secret, request.cookies.get(IDENTITY_COOKIE), ref.link_id)
+    return check_pass(
+        request.app.state.services.web_secret, request.cookies.get(IDENTITY_COOKIE), ref.link_id
+    )
 
 
 def _csrf(request: Request) -> str:

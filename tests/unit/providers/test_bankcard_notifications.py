@@ -102,8 +102,14 @@ def test_other_resp_codes_are_failed_with_their_own_event_key(env: Env) -> None:
     assert event.event_key == "202501011200000000001:failed"
 
 
-def test_occurred_at_is_the_beijing_txn_time(env: Env) -> None:
-    event = env.provider.parse_notification({}, body_of(env), NOW)
+def test_occurred_at_is_unionpays_trace_time_in_the_year_of_the_order(env: Env) -> None:
+    body = body_of(env, txnTime="20241231235000", traceTime="0101000500")
+    event = env.provider.parse_notification({}, body, NOW)
+    assert event.occurred_at == datetime(2024, 12, 31, 16, 5, tzinfo=UTC)  # 2025-01-01 00:05 Beijing
+
+
+def test_occurred_at_falls_back_to_txn_time_without_a_usable_trace_time(env: Env) -> None:
+    event = env.provider.parse_notification({}, body_of(env, traceTime="99"), NOW)
     assert event.occurred_at == datetime(2025, 1, 1, 4, 0, tzinfo=UTC)
 
 

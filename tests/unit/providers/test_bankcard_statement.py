@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from payments.domain.money import Money
-from providers.bankcard.statement import ZM_RECORD_LENGTH, parse_statement_zip, txn_datetime
+from providers.bankcard.statement import ZM_RECORD_LENGTH, parse_statement_zip
+from providers.bankcard.transform import nearest_datetime
 from providers.base import BEIJING, StatementError
 from tests.unit.providers.test_bankcard_support import (  # noqa: F401 - fixtures are found by name
     Env,
@@ -91,9 +92,9 @@ def test_a_late_december_transaction_settled_on_new_years_day_keeps_its_year() -
 
 
 def test_txn_time_year_is_the_one_nearest_the_settle_day() -> None:
-    assert txn_datetime("0101000001", date(2024, 12, 31)).year == 2025
-    assert txn_datetime("0615120000", date(2025, 6, 16)).year == 2025
-    assert txn_datetime("0229120000", date(2024, 3, 1)) == datetime(2024, 2, 29, 12, tzinfo=BEIJING)
+    assert nearest_datetime("0101000001", date(2024, 12, 31)).year == 2025
+    assert nearest_datetime("0615120000", date(2025, 6, 16)).year == 2025
+    assert nearest_datetime("0229120000", date(2024, 3, 1)) == datetime(2024, 2, 29, 12, tzinfo=BEIJING)
 
 
 def test_lf_line_ends_and_trimmed_trailing_blanks_are_accepted() -> None:

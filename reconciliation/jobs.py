@@ -1,0 +1,72 @@
+"""Scheduled jobs. Each is idempotent and safe to kill at any point: it works in small transactions and
+picks its work from the database state, so running it again finishes what a crash left.
+
+On PostgreSQL each run holds an advisory lock named after the job, so two workers never run the same
+job at once; SQLite has one process, which needs no lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from sqlalchemy import text
+
+from payments.persistence.db import Database
+from payments.services.container import Services
+from payments.services.pending_orders import settle_expired_orders
+
+log = logging.getLogger("payrecon.jobs")
+
+
+def _lock_key(name: str) -> int:
+    # A stable signed 64-bit key per job name (Python's hash() changes between processes).
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+@asynccontextmanager
+async def job_lock(db: Database, name: str) -> AsyncIterator[bool]:
+    """Yields True when this process may run the job now; False when another holds it."""
+    if db.is_sqlite:
+        yield True
+        return
+    async with db.engine.connect() as conn:
+        got = bool(await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": _lock_key(name)}))
+        try:
+            yield got
+        finally:
+            if got:
+                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _lock_key(name)})
+            await conn.commit()
+
+
+async def run_locked(db: Database, name: str, job: Callable[[], Awaitable[object]]) -> object | None:
+    async with job_lock(db, name) as mine:
+        if not mine:
+            log.info("job %s is running elsewhere; skipped", name)
+            return None
+        return await job()
+
+
+async def expire_links(services: Services, now: datetime | None = None) -> int:
+    now = now or datetime.now(UTC)
+    total = 0
+    while n := await services.links.expire_links(now):
+        total += n
+    return total
+
+
+async def query_pending_orders(services: Services, now: datetime | None = None) -> int:
+    report = await settle_expired_orders(services.db, services.rails.providers, now or datetime.now(UTC))
+    if report.errors:
+        log.warning("pending orders: %d could not be queried", len(report.errors))
+    return report.checked
+
+
+JOBS: dict[str, Callable[[Services], Awaitable[object]]] = {
+    "expire_links": expire_links,
+    "query_pending_orders": query_pending_orders,
+}
