@@ -12,6 +12,7 @@ import click
 from payments.logs import configure_logging
 from payments.persistence import migrate
 from payments.security.pii import KeyringError
+from payments.security.web import WebSecretError
 from payments.settings import Settings, SettingsError, load_settings
 
 T = TypeVar("T")
@@ -49,7 +50,7 @@ def _serve(settings: Settings) -> None:
     configure_logging(settings.logging.level, settings.logging.json)
     try:
         app = create_app(settings)
-    except KeyringError as exc:
+    except (KeyringError, WebSecretError, SettingsError) as exc:
         click.echo(f"payrecon: {exc}", err=True)
         sys.exit(2)
     uvicorn.run(
@@ -144,6 +145,10 @@ def demo(no_serve: bool) -> None:
     click.echo(f"  Try:               curl -H 'Authorization: Bearer {info.api_key}' {base}/v1/cases")
     for line in info.more_urls:
         click.echo(f"  {line}")
+    click.echo("  Sandbox cashiers:  open a pay link, pass the identity check, pick a channel; the")
+    click.echo(
+        "                     sandbox pages under /sandbox/<rail>/ play Alipay, WeChat Pay and the bank."
+    )
     click.echo("")
     if not no_serve:
         _serve(settings)

@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from payments.domain.identity import id_check_digit
+from payments.domain.links import PolicyKind
 from payments.services.access import Principal, Role, create_api_key, ensure_client
 from payments.services.case_input import CaseIn, DebtIn, DebtorIn, to_command
 from payments.services.container import build_services
+from payments.services.links import AmountPolicyIn, LinkIn
 from payments.settings import Settings
 
 BEIJING = timezone(timedelta(hours=8))
@@ -70,6 +72,17 @@ async def load_demo(settings: Settings) -> DemoInfo:
             )
             result = await services.cases.upsert_case(principal, to_command(data))
             case_ids.append(result.view.id)
-        return DemoInfo(DEMO_CLIENT, token, case_ids)
+        links = []
+        policies = [
+            AmountPolicyIn(kind=PolicyKind.RANGE, min_amount="100.00"),
+            AmountPolicyIn(kind=PolicyKind.FULL_BALANCE),
+            AmountPolicyIn(kind=PolicyKind.FIXED, amount="500.00"),
+        ]
+        for case_id, policy, (_, id_number, _) in zip(case_ids, policies, DEMO_DEBTORS, strict=True):
+            view = await services.links.issue_link(principal, case_id, LinkIn(amount_policy=policy))
+            links.append(
+                f"Pay link ({policy.kind}): {view.url}   identity check: last 4 of ID = {id_number[-4:]}"
+            )
+        return DemoInfo(DEMO_CLIENT, token, case_ids, links)
     finally:
         await services.aclose()

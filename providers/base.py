@@ -70,6 +70,9 @@ class PayAction:
     url: str = ""
     qr_payload: str = ""
     fields: Mapping[str, str] = field(default_factory=dict)
+    # Opaque to the service: what the rail needs later to query, close or refund this order
+    # (UnionPay identifies an order by orderId plus its original txnTime). Stored with the order.
+    provider_ref: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +170,8 @@ class RefundRequest:
     amount: Money  # this refund
     order_total: Money  # the original payment (WeChat needs it)
     reason: str = ""
+    provider_txn_id: str = ""  # the payment's provider transaction id (UnionPay origQryId)
+    provider_ref: str = ""  # the order's PayAction.provider_ref
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +180,7 @@ class RefundState:
     status: RefundStatus
     amount: Money
     provider_refund_id: str = ""
+    provider_ref: str = ""  # what query_refund needs later, like PayAction.provider_ref
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,15 +224,17 @@ class Provider(Protocol):
 
     def ack_failure(self, reason: str) -> Ack: ...
 
-    async def query_order(self, out_trade_no: str) -> OrderState: ...
+    async def query_order(self, out_trade_no: str, provider_ref: str = "") -> OrderState: ...
 
-    async def close_order(self, out_trade_no: str) -> None: ...
+    async def close_order(self, out_trade_no: str, provider_ref: str = "") -> None: ...
 
     async def refund(self, request: RefundRequest) -> RefundState:
         """Idempotent by `request.refund_no`: repeating it never moves money twice."""
         ...
 
-    async def query_refund(self, out_trade_no: str, refund_no: str) -> RefundState: ...
+    async def query_refund(
+        self, out_trade_no: str, refund_no: str, provider_ref: str = ""
+    ) -> RefundState: ...
 
     async def fetch_statement(self, day: date) -> bytes:
         """The raw statement file for `day` (Beijing time), as the provider delivers it."""

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from payments.domain.money import Money
 from providers.alipay.client import AlipayProvider
 from providers.alipay.config import AlipayConfig
 from providers.bankcard.client import BankCardProvider
@@ -71,3 +72,26 @@ def sandbox_rails(
         rails.providers[name] = _provider(config, http)
         rails.sandboxes[name] = sandbox
     return rails
+
+
+# The cashier outcomes every sandbox offers, in one vocabulary, mapped to each simulator's own words.
+OUTCOMES = ("pay", "fail", "different_amount", "twice", "no_notify")
+_OUTCOME_WORDS = {
+    "alipay": {"different_amount": "other_amount"},
+    "wechatpay": {},
+    "bankcard": {"different_amount": "amount", "no_notify": "silent"},
+}
+
+
+async def sandbox_pay(
+    rails: Rails, rail: str, out_trade_no: str, outcome: str = "pay", amount: Money | None = None
+) -> None:
+    """What a tester's cashier button does, for tests and demos, on any rail."""
+    if outcome not in OUTCOMES:
+        raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}")
+    word = _OUTCOME_WORDS[rail].get(outcome, outcome)
+    sandbox = rails.sandboxes[rail]
+    if rail == "wechatpay":
+        await sandbox.pay(out_trade_no, word, amount.fen if amount is not None else None)  # type: ignore[attr-defined]
+    else:
+        await sandbox.pay(out_trade_no, word, amount)  # type: ignore[attr-defined]

@@ -251,6 +251,8 @@ class Order(Base):
     provider_txn_id: Mapped[str | None] = mapped_column(String(64))
     # What the pay page shows while waiting: the provider's QR payload (Native code_url, precreate qr_code).
     qr_payload: Mapped[str | None] = mapped_column(Text)
+    # The rail's handle for later queries (PayAction.provider_ref), opaque here.
+    provider_ref: Mapped[str] = mapped_column(String(64), default="", server_default="")
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     paid_at: Mapped[datetime | None]
@@ -300,6 +302,7 @@ class Refund(Base):
     provider: Mapped[str] = mapped_column(String(20))
     out_trade_no: Mapped[str] = mapped_column(String(32))
     refund_no: Mapped[str] = mapped_column(String(64))
+    provider_ref: Mapped[str] = mapped_column(String(64), default="", server_default="")
     amount_fen: Mapped[int] = mapped_column(Fen)
     status: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime]

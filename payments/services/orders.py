@@ -100,10 +100,11 @@ class OrderService:
         except ProviderError:
             await self._mark(order.id, "failed")
             raise
-        if action.qr_payload:
+        if action.qr_payload or action.provider_ref:
             async with self.db.transaction() as session:
                 row = await session.get_one(Order, order.id)
-                row.qr_payload = action.qr_payload
+                row.qr_payload = action.qr_payload or None
+                row.provider_ref = action.provider_ref
         return StartedOrder(order.id, order.out_trade_no, action)
 
     async def _mark(self, order_id: str, status: str) -> None:

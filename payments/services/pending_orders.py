@@ -54,7 +54,7 @@ async def settle_expired_orders(
             continue
         report.checked += 1
         try:
-            state = await provider.query_order(order.out_trade_no)
+            state = await provider.query_order(order.out_trade_no, order.provider_ref)
         except ProviderError as exc:
             report.errors.append(f"{order.out_trade_no}: {exc.code}")
             continue
@@ -64,7 +64,7 @@ async def settle_expired_orders(
         elif state.status in (TxnStatus.PENDING,):
             # Still open at the provider after our expiry: close it so it can no longer be paid.
             try:
-                await provider.close_order(order.out_trade_no)
+                await provider.close_order(order.out_trade_no, order.provider_ref)
             except ProviderError as exc:
                 report.errors.append(f"{order.out_trade_no}: close {exc.code}")
                 report.still_pending += 1

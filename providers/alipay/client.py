@@ -165,7 +165,7 @@ class AlipayProvider:
         # urlencode quotes with quote_plus, so a `+` in the signature travels as %2B.
         return PayAction(kind="redirect", url=f"{self.config.gateway_url}?{urlencode(params)}")
 
-    async def query_order(self, out_trade_no: str) -> OrderState:
+    async def query_order(self, out_trade_no: str, provider_ref: str = "") -> OrderState:
         biz: wire.TradeRefBiz = {"out_trade_no": out_trade_no}
         try:
             payload = await self._call(wire.TRADE_QUERY, biz)
@@ -192,7 +192,7 @@ class AlipayProvider:
             paid_at=paid_at,
         )
 
-    async def close_order(self, out_trade_no: str) -> None:
+    async def close_order(self, out_trade_no: str, provider_ref: str = "") -> None:
         biz: wire.TradeRefBiz = {"out_trade_no": out_trade_no}
         try:
             await self._call(wire.TRADE_CLOSE, biz)
@@ -230,7 +230,7 @@ class AlipayProvider:
         # Accepted but not visible yet: report it in progress; query_refund later settles it.
         return RefundState(refund_no=request.refund_no, status=RefundStatus.PROCESSING, amount=request.amount)
 
-    async def query_refund(self, out_trade_no: str, refund_no: str) -> RefundState:
+    async def query_refund(self, out_trade_no: str, refund_no: str, provider_ref: str = "") -> RefundState:
         biz: wire.RefundQueryBiz = {"out_trade_no": out_trade_no, "out_request_no": refund_no}
         payload = await self._call(wire.REFUND_QUERY, biz)
         amount_text = payload.get("refund_amount")

@@ -121,10 +121,13 @@ class BankCardProvider:
             fields["riskRateInfo"] = "{commodityName=" + subject + "}"
         signed = sign_fields(fields, self._key, self._cert_id)
         self._remember(order.out_trade_no, _Memo(txn_time, order.expires_at, order.notify_url))
-        return PayAction(kind="form", url=self.config.front_url, fields=signed)
+        provider_ref = f"{txn_time}:{fields['payTimeout']}"
+        return PayAction(kind="form", url=self.config.front_url, fields=signed, provider_ref=provider_ref)
 
-    async def query_order(self, out_trade_no: str, *, txn_time: datetime | None = None) -> OrderState:
-        memo = self._memo(out_trade_no, txn_time)
+    async def query_order(
+        self, out_trade_no: str, provider_ref: str = "", *, txn_time: datetime | None = None
+    ) -> OrderState:
+        memo = self._memo(out_trade_no, txn_time, provider_ref)
         answer = await self._query(out_trade_no, memo.txn_time)
         status = transform.queried_order_status(answer.get("respCode", ""), answer.get("origRespCode", ""))
         if status is None:
@@ -146,16 +149,16 @@ class BankCardProvider:
             paid_at=None,
         )
 
-    async def close_order(self, out_trade_no: str) -> None:
+    async def close_order(self, out_trade_no: str, provider_ref: str = "") -> None:
         """ACP has no close for a front consume: an unpaid order dies at its payTimeout.
 
         What can be checked is that it is not paid, so that the caller does not mark a paid order
         closed: if its txnTime is known, query and raise ProviderError("ORDER_PAID") when paid.
         Otherwise there is nothing to ask UnionPay and payTimeout alone applies.
         """
-        if out_trade_no not in self._memos:
+        if out_trade_no not in self._memos and not provider_ref:
             return
-        state = await self.query_order(out_trade_no)
+        state = await self.query_order(out_trade_no, provider_ref)
         if state.status is TxnStatus.SUCCESS:
             raise ProviderError("ORDER_PAID", "the order is paid; refund it instead of closing it")
 
@@ -171,8 +174,11 @@ class BankCardProvider:
         """backTransReq.do txnType=04. Idempotent: a repeat reuses the refund's orderId and txnTime."""
         if not OUT_TRADE_NO.fullmatch(request.refund_no):
             raise ValueError("refund_no must be 8-32 letters or digits")
+        orig_qry_id = orig_qry_id or request.provider_txn_id or None
         if orig_qry_id is None:
-            state = await self.query_order(request.out_trade_no, txn_time=order_txn_time)
+            state = await self.query_order(
+                request.out_trade_no, request.provider_ref, txn_time=order_txn_time
+            )
             if state.status is not TxnStatus.SUCCESS or not state.provider_txn_id:
                 raise ProviderError("ORDER_NOT_PAID", "only a paid consume can be refunded")
             orig_qry_id = state.provider_txn_id
@@ -199,22 +205,28 @@ class BankCardProvider:
         if code == wire.RESP_SUCCESS or code in wire.PROCESSING_CODES:
             # For back transactions 00 means accepted; the outcome comes by notification or query.
             return RefundState(
-                request.refund_no, RefundStatus.PROCESSING, request.amount, answer.get("queryId", "")
+                request.refund_no,
+                RefundStatus.PROCESSING,
+                request.amount,
+                answer.get("queryId", ""),
+                txn_time,
             )
         if code == wire.RESP_DUPLICATE:
             return await self.query_refund(request.out_trade_no, request.refund_no)
         raise _error_from(answer, retryable=code == wire.RESP_BUSY)
 
     async def query_refund(
-        self, out_trade_no: str, refund_no: str, *, txn_time: datetime | None = None
+        self, out_trade_no: str, refund_no: str, provider_ref: str = "", *, txn_time: datetime | None = None
     ) -> RefundState:
-        memo = self._memo(refund_no, txn_time)
+        memo = self._memo(refund_no, txn_time, provider_ref)
         answer = await self._query(refund_no, memo.txn_time)
         status = transform.queried_refund_status(answer.get("respCode", ""), answer.get("origRespCode", ""))
         if status is None:
             code = answer.get("respCode", "")
             raise _error_from(answer, retryable=code in wire.PROCESSING_CODES or code == wire.RESP_BUSY)
-        return RefundState(refund_no, status, _money(answer, "txnAmt"), answer.get("queryId", ""))
+        return RefundState(
+            refund_no, status, _money(answer, "txnAmt"), answer.get("queryId", ""), memo.txn_time
+        )
 
     # -- notifications --------------------------------------------------------------------------
 
@@ -308,7 +320,17 @@ class BankCardProvider:
             self._memos.pop(next(iter(self._memos)))  # oldest first: dicts keep insertion order
         self._memos[order_id] = memo
 
-    def _memo(self, order_id: str, txn_time: datetime | None) -> _Memo:
+    def _memo(self, order_id: str, txn_time: datetime | None, provider_ref: str = "") -> _Memo:
+        if provider_ref and txn_time is None:
+            # "<txnTime>[:<payTimeout>]" as create_order / refund handed it out: survives restarts.
+            sent, _, timeout = provider_ref.partition(":")
+            try:
+                return _Memo(
+                    transform.txn_time_text(transform.parse_txn_time(sent)),
+                    transform.parse_txn_time(timeout) if timeout else None,
+                )
+            except ValueError:
+                raise ProviderError("BAD_PROVIDER_REF", "provider_ref is not one this rail issued") from None
         if txn_time is not None:
             known = self._memos.get(order_id)
             return _Memo(transform.txn_time_text(txn_time), known.pay_timeout if known else None)

@@ -25,6 +25,7 @@ input{width:100%;box-sizing:border-box;padding:.6rem;font-size:1rem;border:1px s
 button{display:block;width:100%;padding:.8rem;margin:.5rem 0;font-size:1rem;border:0;border-radius:.5rem;
 background:#c8102e;color:#fff}
 button.alt{background:#374151}
+button small{color:inherit;opacity:.85}
 .warn{background:#fff7ed;border:1px solid #fdba74;padding:.6rem;border-radius:.5rem}
 """
 

@@ -78,7 +78,7 @@ class WechatPayProvider:
             kind="redirect", url=f"{h5_url}{separator}redirect_url={quote(order.return_url, safe='')}"
         )
 
-    async def query_order(self, out_trade_no: str) -> OrderState:
+    async def query_order(self, out_trade_no: str, provider_ref: str = "") -> OrderState:
         path = w.PATH_QUERY_BY_OUT_TRADE_NO.format(out_trade_no=quote(out_trade_no, safe=""))
         try:
             answer = await self._call("GET", path, params={"mchid": self.config.mchid})
@@ -105,7 +105,7 @@ class WechatPayProvider:
         except ValueError as exc:
             raise ProviderError("INVALID_RESPONSE", str(exc)) from None
 
-    async def close_order(self, out_trade_no: str) -> None:
+    async def close_order(self, out_trade_no: str, provider_ref: str = "") -> None:
         path = w.PATH_CLOSE.format(out_trade_no=quote(out_trade_no, safe=""))
         close: w.CloseBody = {"mchid": self.config.mchid}
         await self._call("POST", path, close)
@@ -129,7 +129,7 @@ class WechatPayProvider:
         answer = await self._call("POST", w.PATH_REFUNDS, body)
         return _refund_state(answer, request.refund_no)
 
-    async def query_refund(self, out_trade_no: str, refund_no: str) -> RefundState:
+    async def query_refund(self, out_trade_no: str, refund_no: str, provider_ref: str = "") -> RefundState:
         path = w.PATH_REFUND.format(out_refund_no=quote(refund_no, safe=""))
         answer = await self._call("GET", path)
         state = _refund_state(answer, refund_no)

@@ -32,7 +32,7 @@ HERE = Path(__file__).parent
 BEIJING = timezone(timedelta(hours=8))
 IDENTITY_COOKIE = "payrecon_idcheck"
 LANG_COOKIE = "payrecon_lang"
-HTML = "text/html; charset=utf-8"
+HTML = "text/html"  # Litestar adds "; charset=utf-8"
 
 _env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, undefined=jinja2.StrictUndefined
@@ -60,12 +60,22 @@ def _lang(request: Request) -> str:
     )
 
 
+def _switch_url(request: Request, template: str, other: str) -> str:
+    if template == "neutral.html":
+        # Relative to the current URL: the token stays out of the body, so every neutral page is identical.
+        return f"?lang={other}"
+    path = request.url.path
+    if request.method != "GET":
+        path = path.rsplit("/", 1)[0]  # /pay/{token}/verify and /start answer with the page at /pay/{token}
+    return f"{path}?lang={other}"
+
+
 def _render(request: Request, template: str, status: int = 200, **ctx: Any) -> Response[str]:
     lang = _lang(request)
     other = "en" if lang == "zh" else "zh"
     services = request.app.state.services
     html = _env.get_template(template).render(
-        t=STRINGS[lang], lang=lang, yuan=format_yuan, switch_url=f"{request.url.path}?lang={other}", **ctx
+        t=STRINGS[lang], lang=lang, yuan=format_yuan, switch_url=_switch_url(request, template, other), **ctx
     )
     response = Response(
         html, status_code=status, media_type=HTML, headers=security_headers(services.pay_form_targets)
