@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
@@ -11,6 +11,7 @@ from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.types import ControllerRouterHandler
 
 from payments.api.borrower.pages import borrower_router
 from payments.api.notify import notify
@@ -19,6 +20,7 @@ from payments.api.problems import EXCEPTION_HANDLERS
 from payments.api.sandbox import sandbox
 from payments.api.v1.cases import CasesController
 from payments.api.v1.links import LINK_ROUTES
+from payments.api.v1.webhooks import WEBHOOK_ROUTES
 from payments.security.web import derive
 from payments.services.container import Services, build_services
 from payments.settings import Settings, load_settings
@@ -41,7 +43,12 @@ class MetricsController(PrometheusController):
     include_in_schema = False
 
 
-def create_app(settings: Settings | None = None, services: Services | None = None) -> Litestar:
+def create_app(
+    settings: Settings | None = None,
+    services: Services | None = None,
+    extra_route_handlers: Sequence[ControllerRouterHandler] = (),
+) -> Litestar:
+    """`extra_route_handlers` are added to the app's own routes (benchmarks add a baseline route)."""
     settings = settings or load_settings()
     owned = services is None
     services = services or build_services(settings)
@@ -70,11 +77,13 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             CasesController,
             borrower_router(),
             *LINK_ROUTES,
+            *WEBHOOK_ROUTES,
             notify,
             health,
             ready,
             MetricsController,
             *([sandbox] if settings.mode == "sandbox" else []),
+            *extra_route_handlers,
         ],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

@@ -89,7 +89,7 @@ def jobs() -> None:
 
 
 @jobs.command("run")
-@click.argument("name", type=click.Choice(["expire_links", "query_pending_orders"]))
+@click.argument("name", type=click.Choice(["expire_links", "query_pending_orders", "dispatch_webhooks"]))
 def jobs_run(name: str) -> None:
     """Run one job now (it takes the same lock as the scheduler)."""
     settings = _settings()
@@ -206,6 +206,59 @@ def api_key_revoke(key_id: str) -> None:
         click.echo(f"payrecon: no active key {key_id}", err=True)
         sys.exit(1)
     click.echo(f"revoked {key_id}")
+
+
+# -- webhooks (outbound): replay -------------------------------------------------------------------
+
+
+@main.group()
+def webhooks() -> None:
+    """Outbound webhooks."""
+
+
+@webhooks.command("replay")
+@click.option("--message", "message_id", help="Send this message (webhook-id msg_...) again.")
+@click.option("--endpoint", "endpoint_id", help="With --since: the endpoint (whe_...) to replay to.")
+@click.option(
+    "--since",
+    type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%z", "%Y-%m-%d"]),
+    help="With --endpoint: every message created since then (a date is taken as UTC midnight).",
+)
+@click.option("--undelivered-only", is_flag=True, help="With --since: only messages not delivered.")
+def webhooks_replay(
+    message_id: str | None, endpoint_id: str | None, since: object, undelivered_only: bool
+) -> None:
+    """Queue messages again with their original webhook-ids; the dispatcher sends them in order per case."""
+    from datetime import UTC, datetime
+
+    from payments.domain.errors import DomainError
+    from payments.services.container import build_services
+
+    if bool(message_id) == bool(endpoint_id and since):
+        click.echo("payrecon: give either --message, or --endpoint with --since", err=True)
+        sys.exit(2)
+    settings = _settings()
+
+    async def go() -> str:
+        services = build_services(settings)
+        try:
+            if message_id:
+                view = await services.webhooks.replay_message(None, message_id, actor="cli")
+                return f"queued {view.id} ({view.event_type}) again"
+            assert isinstance(since, datetime) and endpoint_id
+            when = since if since.tzinfo else since.replace(tzinfo=UTC)
+            n = await services.webhooks.replay_since(
+                None, endpoint_id, since=when, only_undelivered=undelivered_only, actor="cli"
+            )
+            return f"queued {n} messages to {endpoint_id} again"
+        finally:
+            await services.aclose()
+
+    try:
+        click.echo(_run(go()))
+    except DomainError as exc:
+        click.echo(f"payrecon: {exc.detail}", err=True)
+        sys.exit(1)
 
 
 @main.group()

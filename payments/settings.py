@@ -92,6 +92,16 @@ class ProvidersSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True
     sandbox_time_factor: float = 60.0
 
 
+class WebhookSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    # Deliver to addresses in private ranges (10/8, 172.16/12, 192.168/16, fc00::/7, ...): only for
+    # case systems inside the same network. Loopback is allowed in sandbox mode; link-local never.
+    allow_private_targets: bool = False
+    # Seconds between dispatcher runs; a commit that writes events also wakes the dispatcher at once.
+    dispatch_interval: float = 1.0
+    # Seconds to wait for a receiver's answer before the attempt counts as failed.
+    timeout: float = 15.0
+
+
 class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     mode: Literal["sandbox", "live"] = "sandbox"
     data_dir: str = "./data"
@@ -100,6 +110,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     security: SecuritySettings = msgspec.field(default_factory=SecuritySettings)
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
     providers: ProvidersSettings = msgspec.field(default_factory=ProvidersSettings)
+    webhooks: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
 
     @property
     def data_path(self) -> Path:

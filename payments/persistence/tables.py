@@ -24,8 +24,11 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
+    inspect,
+    text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -347,3 +350,120 @@ class Link(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     __table_args__ = (Index(None, "status", "expires_at"),)
+
+
+# -- Outbound webhooks -------------------------------------------------------------------------------
+
+# An integer that counts up: SQLite only numbers an INTEGER PRIMARY KEY by itself.
+Seq = BigInteger().with_variant(Integer, "sqlite")
+PENDING_ONLY = text("status = 'pending'")
+
+
+class WebhookEndpoint(Base):
+    """Where a client's case system wants events. The signing secret is stored only encrypted."""
+
+    __tablename__ = "webhook_endpoints"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    description: Mapped[str] = mapped_column(String(500), default="")
+    event_types: Mapped[list[str] | None] = mapped_column(JSON)  # NULL: every event type
+    secret_enc: Mapped[str] = mapped_column(Text)
+    # After a rotation the old secret keeps signing beside the new one until previous_secret_until.
+    previous_secret_enc: Mapped[str | None] = mapped_column(Text)
+    previous_secret_until: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(20))  # enabled | disabled | deleted
+    disabled_reason: Mapped[str | None] = mapped_column(String(20))  # by_client | gone | failing
+    disabled_at: Mapped[datetime | None]
+    # Since when every attempt has failed; cleared by a success. Five days of it disables the endpoint.
+    failing_since: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class WebhookPending(Base):
+    """An outbox event not yet fanned out to endpoints: written with the event (see the hook below)."""
+
+    __tablename__ = "webhook_pending"
+    seq: Mapped[int] = mapped_column(Seq, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(ForeignKey("outbox.id"), unique=True)
+
+
+class WebhookMessage(Base):
+    """One event for one endpoint. `id` is the webhook-id: the same on every retry and replay.
+
+    `seq` orders the messages of an endpoint and case: one is due only when no earlier one is pending.
+    """
+
+    __tablename__ = "webhook_messages"
+    seq: Mapped[int] = mapped_column(Seq, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(ID, unique=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id"))
+    endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id"))
+    event_id: Mapped[str] = mapped_column(String(32))
+    event_type: Mapped[str] = mapped_column(String(60))
+    case_id: Mapped[str | None] = mapped_column(String(32))
+    body: Mapped[bytes] = mapped_column(LargeBinary)  # rendered once, sent unchanged on every attempt
+    status: Mapped[str] = mapped_column(String(20))  # pending | delivered | failed | skipped
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # every attempt ever made
+    tries: Mapped[int] = mapped_column(Integer, default=0)  # attempts since last queued: the schedule step
+    next_attempt_at: Mapped[datetime | None]
+    last_attempt_at: Mapped[datetime | None]
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    delivered_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    __table_args__ = (
+        UniqueConstraint("endpoint_id", "event_id"),
+        Index(None, "endpoint_id", "id"),
+        Index(None, "client_id", "created_at"),
+        Index(
+            "ix_webhook_messages_due",
+            "next_attempt_at",
+            postgresql_where=PENDING_ONLY,
+            sqlite_where=PENDING_ONLY,
+        ),
+        Index(
+            "ix_webhook_messages_queue",
+            "endpoint_id",
+            "case_id",
+            "seq",
+            postgresql_where=PENDING_ONLY,
+            sqlite_where=PENDING_ONLY,
+        ),
+    )
+
+
+class WebhookDelivery(Base):
+    """One attempt to deliver a message: what the receiver answered, and how fast."""
+
+    __tablename__ = "webhook_deliveries"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(32))
+    endpoint_id: Mapped[str] = mapped_column(String(32))
+    client_id: Mapped[str] = mapped_column(String(32))
+    attempt: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime]
+    latency_ms: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(20))  # delivered | retry | failed | gone
+    error: Mapped[str] = mapped_column(String(300), default="")
+    response_body: Mapped[str] = mapped_column(Text, default="")  # the first 1000 characters
+    __table_args__ = (UniqueConstraint("message_id", "attempt"), Index(None, "endpoint_id", "id"))
+
+
+OUTBOX_WRITTEN = "payrecon.outbox_written"
+
+
+@event.listens_for(Session, "before_flush")
+def _queue_outbox_events(session: Session, _flush_context: Any, _instances: Any) -> None:
+    """Every outbox event gets a pending row in the same transaction, in the order it was emitted.
+
+    The webhook dispatcher works from these rows, so no event committed is ever missed and none is
+    fanned out twice; `OUTBOX_WRITTEN` in session.info lets it wake right after the commit.
+    """
+    events = [obj for obj in session.new if isinstance(obj, OutboxEvent)]
+    if not events:
+        return
+    events.sort(key=lambda obj: inspect(obj).insert_order or 0)
+    session.add_all([WebhookPending(event_id=obj.id) for obj in events])
+    session.info[OUTBOX_WRITTEN] = True

@@ -25,6 +25,7 @@ from providers.base import Scene
 
 MAX_TRIES = 5
 LOCK_FOR = timedelta(minutes=30)
+MAX_LOCK = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -117,11 +118,13 @@ class BorrowerService:
                 link.failed_checks = 0
                 link.locked_until = None
                 return VerifyResult.OK, MAX_TRIES
+            # The count is not reset by a lock: each further round of five wrong answers doubles the
+            # lock (30 min, 1 h, 2 h, ... up to a week), so guessing 4 digits over a link's life stays hopeless.
             link.failed_checks += 1
-            left = MAX_TRIES - link.failed_checks
-            if left <= 0:
-                link.failed_checks = 0
-                link.locked_until = now + LOCK_FOR
+            left = MAX_TRIES - link.failed_checks % MAX_TRIES
+            if link.failed_checks % MAX_TRIES == 0:
+                rounds = link.failed_checks // MAX_TRIES
+                link.locked_until = now + min(LOCK_FOR * 2 ** (rounds - 1), MAX_LOCK)
                 audit.record(
                     session,
                     actor="borrower",
@@ -129,7 +132,7 @@ class BorrowerService:
                     entity_type="link",
                     entity_id=link.id,
                     client_id=link.client_id,
-                    reason="5 wrong identity answers",
+                    reason=f"{link.failed_checks} wrong identity answers; locked until {link.locked_until.isoformat()}",
                 )
                 return VerifyResult.LOCKED, 0
             return VerifyResult.WRONG, left

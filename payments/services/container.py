@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from payments.outbox.dispatcher import Dispatcher
+from payments.outbox.endpoints import WebhookService
+from payments.outbox.targets import GuardedTransport, TargetPolicy
 from payments.persistence.db import Database
 from payments.security.pii import PiiCipher, load_keyring
 from payments.security.web import load_web_secret
@@ -32,6 +35,9 @@ class Services:
     public_base_url: str
     # Where the pay page's forms may go besides itself: provider pages, over https in live mode.
     pay_form_targets: str
+    # Outbound webhooks: endpoints and replay (API, CLI), and the dispatcher the scheduler runs.
+    webhooks: WebhookService
+    webhook_dispatcher: Dispatcher
 
     def sandbox_cashier_url(self, rail: str, qr_payload: str) -> str | None:
         """In sandbox mode, a page a tester can open instead of scanning the provider's QR."""
@@ -44,6 +50,7 @@ class Services:
         return qr_payload if qr_payload.startswith(self.public_base_url) else None
 
     async def aclose(self) -> None:
+        await self.webhook_dispatcher.aclose()
         await self.rails.aclose()
         await self.db.dispose()
 
@@ -56,6 +63,11 @@ def build_services(settings: Settings, notify_client_factory: NotifyClientFactor
     rails = build_rails(settings, notify_client_factory)
     base_url = settings.server.public_base_url.rstrip("/")
     orders = OrderService(db, rails.providers, base_url)
+    # Webhooks: https only in live mode; loopback in sandbox; private ranges only when configured.
+    targets = TargetPolicy(
+        live=settings.mode == "live", allow_private=settings.webhooks.allow_private_targets
+    )
+    dispatcher = Dispatcher(db, pii, transport=GuardedTransport(targets), timeout=settings.webhooks.timeout)
     return Services(
         settings=settings,
         db=db,
@@ -69,4 +81,6 @@ def build_services(settings: Settings, notify_client_factory: NotifyClientFactor
         web_secret=load_web_secret(settings.web_secret_path, create=settings.mode == "sandbox"),
         public_base_url=base_url,
         pay_form_targets="https:" if settings.mode == "live" else "",
+        webhooks=WebhookService(db, pii, targets, on_queued=dispatcher.wake),
+        webhook_dispatcher=dispatcher,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta, timezone
 
 import msgspec
 from sqlalchemy import select
@@ -27,6 +27,7 @@ from payments.services import audit
 from payments.services.access import Principal
 from payments.services.outbox import emit
 
+BEIJING = timezone(timedelta(hours=8))
 CHANNELS = ("alipay", "wechatpay", "bankcard")
 
 
@@ -162,9 +163,17 @@ class LinkService:
     async def issue_link(self, principal: Principal, case_id: str, data: LinkIn) -> LinkView:
         policy = to_policy(data.amount_policy)
         now = utcnow()
-        expires_at = expiry_for(now, data.expires_at)
-        if policy.settle_by is not None and policy.settle_by < now.date():
+        if policy.settle_by is not None and policy.settle_by < now.astimezone(BEIJING).date():
             raise FieldError("amount_policy.settle_by", "must not be in the past")
+        requested = data.expires_at
+        if requested is None and policy.settle_by is not None:
+            # A settlement offer lives until the end of its last day (Beijing), not the default week.
+            requested = datetime.combine(policy.settle_by, time(23, 59, 59), BEIJING)
+        expires_at = expiry_for(now, requested).astimezone(UTC)
+        if policy.settle_by is not None:
+            # Settlement dates are Beijing dates, as the borrower and the creditor read them.
+            if policy.settle_by > expires_at.astimezone(BEIJING).date():
+                raise FieldError("amount_policy.settle_by", "must not be after the link expires")
         channels = data.channels if data.channels is not None else list(self.enabled_channels)
         if not channels:
             raise FieldError("channels", "must allow at least one channel")
@@ -320,7 +329,7 @@ class LinkService:
             url=url,
             qr_png_url=f"{url}/qr.png",
             qr_svg_url=f"{url}/qr.svg",
-            status=link.status,
+            status=_effective_status(link),
             amount_policy=link.policy,
             channels=list(link.channels["allowed"]),
             max_payments=link.max_payments,
@@ -331,3 +340,10 @@ class LinkService:
             created_at=link.created_at,
             approved_at=link.approved_at,
         )
+
+
+def _effective_status(link: Link) -> str:
+    """A link past its expiry reads as expired at once, before the expiry job gets to its row."""
+    if link.status in ("created", "active", "partially_paid") and link.expires_at <= utcnow():
+        return LinkStatus.EXPIRED.value
+    return link.status

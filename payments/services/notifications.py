@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payments.domain.money import Money
@@ -67,8 +67,12 @@ class NotificationService:
         except NotificationRejected as exc:
             return self._reject(provider, exc)
         async with self.db.transaction() as session:
+            # Locked: two events for one order (a double payment, the query job) must not both see
+            # it pending and each write their own transaction id over the other's.
             order = await session.scalar(
-                select(Order).where(Order.out_trade_no == event.out_trade_no, Order.provider == provider.name)
+                select(Order)
+                .where(Order.out_trade_no == event.out_trade_no, Order.provider == provider.name)
+                .with_for_update()
             )
             if order is None:
                 # Nothing of a notification for an order we never made is kept.
@@ -135,6 +139,15 @@ class NotificationService:
                 order.status = event.status.value
             return Outcome(provider.ack_success(), "state_only")
         payment_id = await self._record_payment(session, provider, order, event, integrity_problem)
+        if payment_id is None:
+            # A new event for money already recorded from another source (the order query, a
+            # statement): nothing was recorded now, so say so, in the answer and in the inbox.
+            await session.execute(
+                update(InboxMessage)
+                .where(InboxMessage.provider == provider.name, InboxMessage.event_key == event.event_key)
+                .values(outcome="duplicate")
+            )
+            return Outcome(provider.ack_success(), "duplicate")
         return Outcome(provider.ack_success(), outcome_kind, payment_id)
 
     @staticmethod

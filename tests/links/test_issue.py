@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from payments.services.links import LinkService
 from tests.api.conftest import ID_NUMBER, NAME, PHONE, assert_problem, debt
-from tests.links.conftest import BASE, in_days, issue, new_case, new_link, read_link, token_of
+from tests.links.conftest import BASE, in_days, issue, new_case, new_link, read_link, set_link, token_of
 
 SMS_HOST = "pay.example-lender.com.cn"  # 25 characters
 TOKEN = re.compile(r"[A-Za-z0-9_-]{22}")
@@ -382,3 +382,23 @@ async def test_settle_by_today_is_accepted(client, tenant):
         client, tenant, amount_policy={"kind": "settlement", "amount": "1.00", "settle_by": today}
     )
     assert link["amount_policy"]["settle_by"] == today
+
+
+async def test_a_settlement_offer_lives_until_the_end_of_its_settle_by_day(client, tenant):
+    link = await new_link(client, tenant, amount_policy={"kind": "settlement", "amount": "100.00",
+                                                         "settle_by": _today_plus(20)})
+    # 23:59:59 in Beijing is 15:59:59 UTC on the same date.
+    assert link["expires_at"] == f"{_today_plus(20)}T15:59:59Z"
+
+
+async def test_a_settle_by_after_an_explicit_expiry_is_a_422_naming_it(client, tenant):
+    case = await new_case(client, tenant)
+    resp = await issue(client, tenant, case["id"], expires_at=in_days(3),
+                       amount_policy={"kind": "settlement", "amount": "100.00", "settle_by": _today_plus(10)})
+    assert_problem(resp, 422, "validation-error", "amount_policy.settle_by")
+
+
+async def test_a_link_past_its_expiry_reads_expired_before_the_job_runs(client, tenant, services):
+    link = await new_link(client, tenant)
+    await set_link(services, link["id"], expires_at=datetime.now(UTC) - timedelta(minutes=1))
+    assert (await read_link(client, tenant, link["id"]))["status"] == "expired"

@@ -127,7 +127,9 @@ async def test_neutral_answer_to_identity_post_is_the_same_for_revoked_and_unkno
     page = await browser.get(path_of(link["url"]))
     csrf = page.text.split('name="_csrf_token" value="')[1].split('"')[0]
     await client.post(f"/v1/links/{link['id']}/revoke", headers=tenant.headers)
-    revoked = await browser.post(f"{path_of(link['url'])}/verify", data={"last4": "0000", "_csrf_token": csrf})
+    revoked = await browser.post(
+        f"{path_of(link['url'])}/verify", data={"last4": "0000", "_csrf_token": csrf}
+    )
     unknown = await browser.post(
         "/pay/AAAAAAAAAAAAAAAAAAAAAA/verify", data={"last4": "0000", "_csrf_token": csrf}
     )

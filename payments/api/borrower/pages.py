@@ -8,6 +8,7 @@ pass cookie; nothing personal is ever put in a URL.
 from __future__ import annotations
 
 import ipaddress
+import logging
 from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,13 +23,15 @@ from litestar.utils.scope.state import ScopeState
 
 from payments.api.borrower.i18n import STRINGS, pick_language
 from payments.domain.errors import DomainError
+from payments.domain.links import AmountChoice
 from payments.domain.money import format_yuan, parse_yuan
 from payments.security.web import check_pass, issue_pass
 from payments.services import qrcodes
 from payments.services.borrower import LinkRef, VerifyResult
-from providers.base import Scene
+from providers.base import ProviderError, Scene
 
 HERE = Path(__file__).parent
+log = logging.getLogger("payrecon.pay_page")
 BEIJING = timezone(timedelta(hours=8))
 IDENTITY_COOKIE = "payrecon_idcheck"
 LANG_COOKIE = "payrecon_lang"
@@ -149,8 +152,23 @@ async def pay_page(request: Request, token: Annotated[str, PathParameter()]) -> 
     return await _pay_form(request, ref, error="")
 
 
+def _error_text(t: dict[str, str], error: str, choice: AmountChoice | None) -> str:
+    """The borrower's words for what went wrong: never the API's English messages or amounts in fen."""
+    if not error:
+        return ""
+    if error == "amount" and choice is not None:
+        if choice.fixed:
+            return t["amount_fixed"].format(amount=format_yuan(choice.min_fen))
+        return t["amount_invalid"].format(min=format_yuan(choice.min_fen), max=format_yuan(choice.max_fen))
+    if error in ("channel", "provider"):
+        return t[f"{error}_unavailable"]
+    return t["nothing_due"]
+
+
 async def _pay_form(request: Request, ref: LinkRef, error: str, status: int = 200) -> Response[str]:
+    """`error`: "" or what failed ("amount", "channel", "provider", anything else: nothing payable)."""
     due = await request.app.state.services.borrower.due(ref)
+    error = _error_text(STRINGS[_lang(request)], error, due.choice)
     in_app = _in_app_channel(request.headers.get("user-agent", ""))
     channels = [c for c in ref.channels if in_app is None or c == in_app]
     return _render(
@@ -219,8 +237,8 @@ async def start(
     services = request.app.state.services
     user_agent = request.headers.get("user-agent", "")
     try:
-        amount_fen = parse_yuan(str(data.get("amount", "")), "amount")
         channel = str(data.get("channel", ""))
+        amount_fen = parse_yuan(str(data.get("amount", "")), "amount")
         started = await services.borrower.start_payment(
             ref,
             amount_fen,
@@ -232,8 +250,11 @@ async def start(
         )
     except DomainError as exc:
         return await _pay_form(
-            request, ref, error=exc.problems[0].message if exc.problems else exc.detail, status=exc.status
+            request, ref, error=exc.problems[0].field if exc.problems else "conflict", status=exc.status
         )
+    except ProviderError as exc:
+        log.warning("provider %s refused or failed to create an order: %s", channel, exc.code)
+        return await _pay_form(request, ref, error="provider", status=502)
     action = started.action
     if action.kind == "redirect":
         return Response("", status_code=303, headers={"Location": action.url, "Cache-Control": "no-store"})

@@ -16,5 +16,5 @@
   var form = document.querySelector("form[data-autosubmit]");
   if (form) { form.submit(); }
   var printButton = document.querySelector("[data-print]");
-  if (printButton) { printButton.addEventListener("click", function () { window.print(); }); }
+  if (printButton) { printButton.hidden = false; printButton.addEventListener("click", function () { window.print(); }); }
 })();
