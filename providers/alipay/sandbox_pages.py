@@ -15,7 +15,7 @@ main{max-width:480px;margin:0 auto;padding:16px}
 .amount{font-size:34px;font-weight:600;text-align:center;margin:8px 0}
 .row{display:flex;justify-content:space-between;padding:6px 0;border-bottom:1px solid #eee;font-size:14px}
 .row>span:first-child{flex-shrink:0;white-space:nowrap}
-.row>span:last-child{text-align:right;word-break:break-all;margin-left:12px}
+.row>span:last-child{text-align:right;overflow-wrap:anywhere;margin-left:12px}
 .en{color:#888;font-size:12px}
 button .en{color:inherit;opacity:.8}
 .code{display:block;color:#888;font-size:12px}

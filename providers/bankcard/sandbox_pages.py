@@ -12,14 +12,15 @@ from html import escape
 from payments.domain.money import format_yuan
 
 _STYLE = """
-body{font-family:system-ui,"PingFang SC","Microsoft YaHei",sans-serif;margin:0;background:#f3f4f6;color:#111}
+body{font-family:system-ui,"PingFang SC","Microsoft YaHei","Noto Sans CJK SC","WenQuanYi Micro Hei",sans-serif;margin:0;background:#f3f4f6;color:#111}
 main{max-width:28rem;margin:0 auto;padding:1rem}
 .card{background:#fff;border-radius:.75rem;padding:1rem;margin-bottom:1rem;box-shadow:0 1px 3px #0002}
 h1{font-size:1.2rem;margin:.2rem 0}
+form h1:not(:first-child){margin-top:1.2rem}
 small,.en{color:#666;font-size:.8rem}
 .amount{font-size:2rem;font-weight:700;margin:.5rem 0}
 dl{display:grid;grid-template-columns:auto 1fr;gap:.3rem .8rem;margin:0}
-dt{color:#555}dd{margin:0;word-break:break-all}
+dt{color:#555}dd{margin:0;overflow-wrap:anywhere}
 label{display:block;margin:.6rem 0 .2rem}
 input{width:100%;box-sizing:border-box;padding:.6rem;font-size:1rem;border:1px solid #ccc;border-radius:.4rem}
 button{display:block;width:100%;padding:.8rem;margin:.5rem 0;font-size:1rem;border:0;border-radius:.5rem;

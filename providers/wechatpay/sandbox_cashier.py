@@ -8,17 +8,19 @@ from payments.domain.money import format_yuan
 from providers.wechatpay.sandbox_store import TRADE_STATE_DESC, SandboxOrder
 
 _STYLE = """
-body{font-family:system-ui,-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;
+body{font-family:system-ui,-apple-system,"PingFang SC","Microsoft YaHei","Noto Sans CJK SC","WenQuanYi Micro Hei",sans-serif;
   margin:0;background:#ededed;color:#111}
 main{max-width:28rem;margin:0 auto;padding:1rem}
 .card{background:#fff;border-radius:.5rem;padding:1rem;margin-bottom:1rem}
+.card>p:first-of-type{margin-top:0}
 .amount{font-size:2.2rem;font-weight:600;text-align:center;margin:.5rem 0}
 .en{color:#777;font-size:.8rem;display:block}
 dl{display:grid;grid-template-columns:auto 1fr;gap:.3rem .8rem;margin:0}
 dt{color:#777}
-dd{margin:0;word-break:break-all}
+dd{margin:0;overflow-wrap:anywhere}
 button{width:100%;padding:.8rem;margin:.3rem 0;border:0;border-radius:.4rem;font-size:1rem;
   background:#07c160;color:#fff}
+button .en{color:inherit;opacity:.85}
 button.alt{background:#f2f2f2;color:#111}
 input{width:100%;box-sizing:border-box;padding:.6rem;font-size:1rem;margin:.3rem 0}
 .note{background:#fff3cd;border-radius:.4rem;padding:.6rem}
