@@ -50,10 +50,19 @@ def case_body(i: int, prefix: str) -> dict:
     body17 = f"110105{1960 + rng.randrange(40)}{1 + rng.randrange(12):02d}{1 + rng.randrange(28):02d}{rng.randrange(1000):03d}"
     return {
         "external_ref": f"{prefix}-{i:06d}",
-        "debtor": {"name": "测试人", "id_number": body17 + id_check_digit(body17), "phone": f"139{rng.randrange(10**8):08d}"},
+        "debtor": {
+            "name": "测试人",
+            "id_number": body17 + id_check_digit(body17),
+            "phone": f"139{rng.randrange(10**8):08d}",
+        },
         "debts": [
-            {"debt_id": f"d{j}", "due_date": (date(2026, 1, 1) + timedelta(days=30 * j)).isoformat(),
-             "principal_fen": rng.randrange(10_000, 5_000_000), "interest": "12.34", "fees_fen": 500}
+            {
+                "debt_id": f"d{j}",
+                "due_date": (date(2026, 1, 1) + timedelta(days=30 * j)).isoformat(),
+                "principal_fen": rng.randrange(10_000, 5_000_000),
+                "interest": "12.34",
+                "fees_fen": 500,
+            }
             for j in range(1 + rng.randrange(3))
         ],
     }
@@ -64,7 +73,9 @@ def summarise(name: str, latencies: list[float], elapsed: float) -> float:
     rate = len(latencies) / elapsed
     p50 = statistics.median(latencies) * 1000
     p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
-    print(f"{name:<14} {len(latencies):>6} cases in {elapsed:6.2f} s  {rate:8.1f} cases/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms")
+    print(
+        f"{name:<14} {len(latencies):>6} cases in {elapsed:6.2f} s  {rate:8.1f} cases/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms"
+    )
     return rate
 
 
@@ -110,8 +121,9 @@ async def bench_http(settings: Settings, env: dict[str, str], n: int, concurrenc
         env={**env, "PAYRECON_SERVER__PORT": str(port), "PAYRECON_LOGGING__LEVEL": "WARNING"},
     )
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30,
-                                     limits=httpx.Limits(max_connections=concurrency)) as http:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", timeout=30, limits=httpx.Limits(max_connections=concurrency)
+        ) as http:
             for _ in range(100):
                 try:
                     if (await http.get("/health")).status_code == 200:
@@ -142,8 +154,12 @@ def main() -> None:
     upgrade(url)
     data_dir = Path(tempfile.mkdtemp(prefix="payrecon-bench-"))
     settings = Settings(data_dir=str(data_dir), database=DatabaseSettings(url=url, pool_size=20))
-    env = {**os.environ, "PAYRECON_DATA_DIR": str(data_dir), "PAYRECON_DATABASE__URL": url,
-           "PAYRECON_DATABASE__POOL_SIZE": "20"}
+    env = {
+        **os.environ,
+        "PAYRECON_DATA_DIR": str(data_dir),
+        "PAYRECON_DATABASE__URL": url,
+        "PAYRECON_DATABASE__POOL_SIZE": "20",
+    }
     print(f"create {args.cases} cases, concurrency {args.concurrency}, PostgreSQL, 1 uvicorn worker")
     svc = asyncio.run(bench_service(settings, args.cases, args.concurrency))
     http = asyncio.run(bench_http(settings, env, args.cases, args.concurrency))
