@@ -89,7 +89,12 @@ def jobs() -> None:
 
 
 @jobs.command("run")
-@click.argument("name", type=click.Choice(["expire_links", "query_pending_orders", "dispatch_webhooks"]))
+@click.argument(
+    "name",
+    type=click.Choice(
+        ["expire_links", "query_pending_orders", "apply_referenced_payments", "dispatch_webhooks"]
+    ),
+)
 def jobs_run(name: str) -> None:
     """Run one job now (it takes the same lock as the scheduler)."""
     settings = _settings()

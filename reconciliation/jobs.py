@@ -63,10 +63,29 @@ async def query_pending_orders(services: Services, now: datetime | None = None) 
     report = await settle_expired_orders(services.db, services.rails.providers, now or datetime.now(UTC))
     if report.errors:
         log.warning("pending orders: %d could not be queried", len(report.errors))
+    if report.paid:
+        await services.applier.sweep()
     return report.checked
+
+
+async def apply_referenced_payments(services: Services) -> int:
+    """The safety net behind the applier's wake-ups: anything recorded but not yet applied."""
+    return await services.applier.sweep()
+
+
+async def dispatch_webhooks(services: Services) -> int:
+    """Deliver the webhooks due now and wait until nothing is due; the number of attempts made."""
+    return await services.webhook_dispatcher.drain()
 
 
 JOBS: dict[str, Callable[[Services], Awaitable[object]]] = {
     "expire_links": expire_links,
     "query_pending_orders": query_pending_orders,
+    "apply_referenced_payments": apply_referenced_payments,
+    "dispatch_webhooks": dispatch_webhooks,
+}
+# On the scheduler, these only start background workers (which claim rows with FOR UPDATE SKIP LOCKED,
+# so every process runs them at once, unlocked) and return: a backlog never holds the interval job.
+BACKGROUND: dict[str, Callable[[Services], None]] = {
+    "dispatch_webhooks": lambda services: services.webhook_dispatcher.kick(),
 }

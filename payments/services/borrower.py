@@ -16,7 +16,7 @@ from payments.domain.errors import Conflict, FieldError
 from payments.domain.identity import mask_name
 from payments.domain.links import PAYABLE, AmountChoice, LinkStatus, check_amount, payable_range
 from payments.persistence.db import Database, utcnow
-from payments.persistence.tables import Case, Client, Debt, Debtor, Link, Order
+from payments.persistence.tables import Case, Client, Debt, Debtor, Link, Order, Payment
 from payments.security.pii import PiiCipher
 from payments.services import audit
 from payments.services.links import policy_from_json, token_hash
@@ -202,9 +202,14 @@ class BorrowerService:
                 )
             )
             remaining = sum(p + i + f for p, i, f in rows.all())
+            # Money recorded but not applied yet (a moment, normally): the receipt would show a
+            # balance that is about to change, so the page keeps waiting until it has been applied.
+            unapplied = await session.scalar(
+                select(Payment.id).where(Payment.order_id == order.id, Payment.status == "unmatched").limit(1)
+            )
         return OrderView(
             order.id,
-            order.status,
+            "pending" if order.status == "paid" and unapplied else order.status,
             order.amount_fen,
             order.out_trade_no,
             order.provider,

@@ -10,6 +10,7 @@ from payments.outbox.targets import GuardedTransport, TargetPolicy
 from payments.persistence.db import Database
 from payments.security.pii import PiiCipher, load_keyring
 from payments.security.web import load_web_secret
+from payments.services.applier import PaymentApplier
 from payments.services.borrower import BorrowerService
 from payments.services.cases import CaseService
 from payments.services.links import LinkService
@@ -30,6 +31,7 @@ class Services:
     orders: OrderService
     notifications: NotificationService
     links: LinkService
+    applier: PaymentApplier
     borrower: BorrowerService
     web_secret: bytes
     public_base_url: str
@@ -63,6 +65,7 @@ def build_services(settings: Settings, notify_client_factory: NotifyClientFactor
     rails = build_rails(settings, notify_client_factory)
     base_url = settings.server.public_base_url.rstrip("/")
     orders = OrderService(db, rails.providers, base_url)
+    applier = PaymentApplier(db)
     # Webhooks: https only in live mode; loopback in sandbox; private ranges only when configured.
     targets = TargetPolicy(
         live=settings.mode == "live", allow_private=settings.webhooks.allow_private_targets
@@ -75,7 +78,8 @@ def build_services(settings: Settings, notify_client_factory: NotifyClientFactor
         cases=CaseService(db, pii),
         rails=rails,
         orders=orders,
-        notifications=NotificationService(db, rails.providers),
+        notifications=NotificationService(db, rails.providers, on_payment=applier.wake),
+        applier=applier,
         links=LinkService(db, pii, base_url, tuple(rails.providers)),
         borrower=BorrowerService(db, pii, orders),
         web_secret=load_web_secret(settings.web_secret_path, create=settings.mode == "sandbox"),

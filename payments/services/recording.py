@@ -16,7 +16,6 @@ from payments.persistence.db import utcnow
 from payments.persistence.ids import new_id
 from payments.persistence.tables import Order, Payment, PaymentException
 from payments.services import audit
-from payments.services.application import apply_payment
 from payments.services.inserts import insert_ignoring_duplicates
 from payments.services.outbox import emit
 
@@ -122,8 +121,5 @@ async def record_order_payment(
             "received_at": when.isoformat(),
         },
     )
-    if problem is None and order.case_id is not None:
-        # Our own reference: the order was made from this case's link, so the money goes straight there.
-        payment = await session.get_one(Payment, payment_id)
-        await apply_payment(session, payment, order.case_id, order.link_id)
+    # Applying it to the order's case is the applier's job, after this transaction commits.
     return payment_id

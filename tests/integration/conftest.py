@@ -185,7 +185,9 @@ def notify_client_factory(client: httpx.AsyncClient, app_holder: dict[str, Lites
 
 
 @pytest.fixture
-def hold(services: Services, notify_client_factory: NotifyClientFactory) -> Iterator[Callable[[str], HeldSender]]:
+def hold(
+    services: Services, notify_client_factory: NotifyClientFactory
+) -> Iterator[Callable[[str], HeldSender]]:
     """hold(rail) -> the HeldSender now in place of the rail sandbox's sender (restored afterwards)."""
     saved: dict[str, NotificationSender] = {}
 
@@ -220,6 +222,7 @@ async def _cancel_pending(services: Services) -> None:
 async def drain(services: Services, rail: str) -> None:
     sandbox: Any = services.rails.sandboxes[rail]
     await asyncio.wait_for(sandbox.sender.drain(), timeout=DRAIN_TIMEOUT)
+    await asyncio.wait_for(services.applier.drain(), timeout=DRAIN_TIMEOUT)
 
 
 async def deliver(held: HeldSender, delivery: NotificationDelivery) -> httpx.Response:
@@ -296,7 +299,8 @@ def copy_order(services: Services, rail: str, out_trade_no: str, foreign: Any) -
 
 async def new_case(client: httpx.AsyncClient, tenant: Tenant) -> str:
     body = case_body(
-        None, debt("D1", "2024-01-31", fees_fen=FEES_FEN, interest_fen=INTEREST_FEN, principal_fen=PRINCIPAL_FEN)
+        None,
+        debt("D1", "2024-01-31", fees_fen=FEES_FEN, interest_fen=INTEREST_FEN, principal_fen=PRINCIPAL_FEN),
     )
     resp = await client.post("/v1/cases", json=body, headers=tenant.headers)
     assert resp.status_code == 201, resp.text
@@ -312,7 +316,9 @@ async def case_view(client: httpx.AsyncClient, tenant: Tenant, case_id: str) -> 
 async def payments_of(services: Services, out_trade_no: str) -> list[Payment]:
     async with services.db.sessions() as session:
         rows = await session.scalars(
-            select(Payment).where(Payment.out_trade_no == out_trade_no).order_by(Payment.created_at, Payment.id)
+            select(Payment)
+            .where(Payment.out_trade_no == out_trade_no)
+            .order_by(Payment.created_at, Payment.id)
         )
         return list(rows)
 
@@ -320,7 +326,9 @@ async def payments_of(services: Services, out_trade_no: str) -> list[Payment]:
 async def inbox_of(services: Services, rail: str, out_trade_no: str) -> list[InboxMessage]:
     async with services.db.sessions() as session:
         rows = await session.scalars(
-            select(InboxMessage).where(InboxMessage.provider == rail, InboxMessage.out_trade_no == out_trade_no)
+            select(InboxMessage).where(
+                InboxMessage.provider == rail, InboxMessage.out_trade_no == out_trade_no
+            )
         )
         return list(rows)
 
@@ -352,7 +360,9 @@ async def allocations_of(services: Services, payment_id: str) -> list[Allocation
 
 async def exceptions_of(services: Services, payment_id: str) -> list[PaymentException]:
     async with services.db.sessions() as session:
-        rows = await session.scalars(select(PaymentException).where(PaymentException.payment_id == payment_id))
+        rows = await session.scalars(
+            select(PaymentException).where(PaymentException.payment_id == payment_id)
+        )
         return list(rows)
 
 
@@ -373,7 +383,11 @@ async def assert_ledger_holds(services: Services, payment: Payment) -> None:
             )
         )
         unapplied = await session.scalar(select(Payment.unapplied_fen).where(Payment.id == payment.id))
-    assert int(allocated or 0) + int(unapplied or 0) == payment.amount_fen, (allocated, unapplied, payment.amount_fen)
+    assert int(allocated or 0) + int(unapplied or 0) == payment.amount_fen, (
+        allocated,
+        unapplied,
+        payment.amount_fen,
+    )
 
 
 # -- the providers' acknowledgements ---------------------------------------------------------------

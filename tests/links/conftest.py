@@ -142,6 +142,7 @@ async def set_identity_check(services: Services, client_id: str, check: str) -> 
 
 async def drain(services: Services, rail: str) -> None:
     await asyncio.wait_for(services.rails.sandboxes[rail].sender.drain(), timeout=20)
+    await asyncio.wait_for(services.applier.drain(), timeout=20)
 
 
 def in_days(days: float) -> str:
