@@ -204,13 +204,18 @@ class BorrowerService:
             remaining = sum(p + i + f for p, i, f in rows.all())
             # Money recorded but not applied yet (a moment, normally): the receipt would show a
             # balance that is about to change, so the page keeps waiting until it has been applied.
-            unapplied = await session.scalar(
-                select(Payment.id).where(Payment.order_id == order.id, Payment.status == "unmatched").limit(1)
-            )
+            payments = (
+                await session.execute(
+                    select(Payment.amount_fen, Payment.status).where(Payment.order_id == order.id)
+                )
+            ).all()
+            unapplied = any(status == "unmatched" for _, status in payments)
+            # The receipt shows what the provider says was paid, which can differ from what was asked.
+            received = sum(fen for fen, _ in payments)
         return OrderView(
             order.id,
             "pending" if order.status == "paid" and unapplied else order.status,
-            order.amount_fen,
+            received or order.amount_fen,
             order.out_trade_no,
             order.provider,
             order.paid_at,
