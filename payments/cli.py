@@ -1,4 +1,4 @@
-"""Composition root of the command line: `payrecon serve | db upgrade | demo | api-key | keys`."""
+"""Composition root of the command line: `payrecon serve | db upgrade | demo | api-key | keys | recon`."""
 
 from __future__ import annotations
 
@@ -92,7 +92,13 @@ def jobs() -> None:
 @click.argument(
     "name",
     type=click.Choice(
-        ["expire_links", "query_pending_orders", "apply_referenced_payments", "dispatch_webhooks"]
+        [
+            "expire_links",
+            "query_pending_orders",
+            "apply_referenced_payments",
+            "dispatch_webhooks",
+            "check_statements",
+        ]
     ),
 )
 def jobs_run(name: str) -> None:
@@ -110,6 +116,81 @@ def jobs_run(name: str) -> None:
             await services.aclose()
 
     click.echo(f"{name}: {_run(go())}")
+
+
+@main.group()
+def recon() -> None:
+    """Reconciliation: the daily statement check."""
+
+
+@recon.command("run")
+@click.option(
+    "--day",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="The statement day (Beijing time); default yesterday.",
+)
+@click.option("--provider", "providers", multiple=True, help="Only this rail (repeatable); default all.")
+@click.option("--dry-run", is_flag=True, help="Fetch and compare, report, and write nothing.")
+def recon_run(day: object, providers: tuple[str, ...], dry_run: bool) -> None:
+    """Check each rail's statement for a day against our payments and notifications.
+
+    Safe to repeat: a line already checked is not checked again. Holds the same lock as the
+    check_statements job, so it never runs beside it.
+    """
+    from datetime import datetime
+
+    from rich.progress import Progress
+
+    from payments.services.container import build_services
+    from providers.base import ProviderError, StatementError
+    from reconciliation.jobs import job_lock
+    from reconciliation.statements import check_statement, previous_beijing_day
+
+    settings = _settings()
+    when = day.date() if isinstance(day, datetime) else previous_beijing_day()
+
+    async def go() -> list[dict[str, object]] | None:
+        services = build_services(settings)
+        try:
+            names = list(providers) or list(services.rails.providers)
+            unknown = [n for n in names if n not in services.rails.providers]
+            if unknown:
+                raise click.UsageError(f"no enabled rail {', '.join(unknown)}")
+            reports: list[dict[str, object]] = []
+            async with job_lock(services.db, "check_statements") as mine:
+                if not mine:
+                    return None
+                with Progress() as progress:
+                    task = progress.add_task(f"statements of {when}", total=len(names))
+                    for name in names:
+                        progress.update(task, description=f"{name} {when}")
+                        try:
+                            reports.append(await check_statement(services, name, when, dry_run=dry_run))
+                        except (ProviderError, StatementError) as exc:
+                            reports.append({"provider": name, "error": str(exc)})
+                        progress.advance(task)
+            return reports
+        finally:
+            await services.aclose()
+
+    reports = _run(go())
+    if reports is None:
+        click.echo("payrecon: the statement check is running elsewhere; try again later", err=True)
+        sys.exit(1)
+    failed = False
+    for r in reports:
+        if "error" in r:
+            failed = True
+            click.echo(f"{r['provider']}: not checked: {r['error']}")
+            continue
+        click.echo(
+            f"{r['provider']} {r['day']}{' (dry run, nothing written)' if dry_run else ''}: "
+            f"{r['lines']} lines, {r['new_lines']} new; outcomes {r['outcomes']}; "
+            f"exceptions {r['exceptions']}; payments {r['payments_fen']} fen, refunds {r['refunds_fen']} "
+            f"fen, fees {r['fees_fen']} fen, net {r['net_fen']} fen"
+        )
+    if failed:
+        sys.exit(1)
 
 
 @main.group()

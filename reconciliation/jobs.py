@@ -11,13 +11,16 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import text
 
 from payments.persistence.db import Database
 from payments.services.container import Services
 from payments.services.pending_orders import settle_expired_orders
+from providers.base import ProviderError, StatementError
+from reconciliation.statements import check_statement, previous_beijing_day
 
 log = logging.getLogger("payrecon.jobs")
 
@@ -78,11 +81,35 @@ async def dispatch_webhooks(services: Services) -> int:
     return await services.webhook_dispatcher.drain()
 
 
+async def check_statements(
+    services: Services, day: date | None = None, *, dry_run: bool = False
+) -> dict[str, dict[str, Any]]:
+    """Every rail's statement for `day` (default: yesterday, Beijing time) against our records.
+
+    Runs every few hours (INTERVALS) though a day needs checking once: each rail publishes its file at
+    its own hour the next morning, a run before that fails for that rail and the next run retries it,
+    and a run after a complete one changes nothing (lines are checked once). A rail that fails does
+    not stop the others; its report is {"error": ...}. Reports are the day's counts and sums, without
+    the lines.
+    """
+    day = day or previous_beijing_day()
+    reports: dict[str, dict[str, Any]] = {}
+    for name in services.rails.providers:
+        try:
+            report = await check_statement(services, name, day, dry_run=dry_run)
+            reports[name] = {k: v for k, v in report.items() if k != "per_line"}  # counts and sums only
+        except (ProviderError, StatementError) as exc:
+            log.warning("statement of %s for %s not checked: %s", name, day, exc)
+            reports[name] = {"provider": name, "day": day.isoformat(), "error": str(exc)}
+    return reports
+
+
 JOBS: dict[str, Callable[[Services], Awaitable[object]]] = {
     "expire_links": expire_links,
     "query_pending_orders": query_pending_orders,
     "apply_referenced_payments": apply_referenced_payments,
     "dispatch_webhooks": dispatch_webhooks,
+    "check_statements": check_statements,
 }
 # On the scheduler, these only start background workers (which claim rows with FOR UPDATE SKIP LOCKED,
 # so every process runs them at once, unlocked) and return: a backlog never holds the interval job.

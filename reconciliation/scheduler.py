@@ -12,7 +12,15 @@ from reconciliation.jobs import BACKGROUND, JOBS, run_locked
 log = logging.getLogger("payrecon.scheduler")
 
 # Seconds between runs of each job (dispatch_webhooks: the webhooks.dispatch_interval setting).
-INTERVALS = {"expire_links": 60, "query_pending_orders": 60, "apply_referenced_payments": 60}
+# check_statements checks yesterday's statements; every 6 hours rather than daily so that a restart or
+# a rail that has not yet published its file (next morning, Beijing time) delays the check by hours,
+# never by days; once a day is checked, further runs change nothing.
+INTERVALS = {
+    "expire_links": 60,
+    "query_pending_orders": 60,
+    "apply_referenced_payments": 60,
+    "check_statements": 6 * 3600,
+}
 
 
 def build_scheduler(services: Services) -> AsyncIOScheduler:

@@ -1,8 +1,8 @@
 """The webhook dispatcher: fan out outbox events to endpoints, then claim, sign, send and record.
 
-1. Fan-out: every outbox event has a `webhook_pending` row written in its own transaction. One
-   dispatcher at a time (a PostgreSQL transaction-level advisory lock) turns those rows, in order, into
-   one `webhook_messages` row per subscribed endpoint, with the body rendered once.
+1. Fan-out (fanout.py): every outbox event has a `webhook_pending` row written in its own
+   transaction; one dispatcher at a time turns those rows, in order, into one `webhook_messages` row
+   per subscribed endpoint, with the body rendered once.
 2. Claim: a message is due when its time has come and no earlier message of the same endpoint and
    case is still pending (per case, events arrive in order). Due rows are claimed with
    `FOR UPDATE SKIP LOCKED` and leased (their next attempt moved past the request timeout) in one
@@ -12,49 +12,44 @@
    characters of the answer kept.
 4. Record: one delivery row per attempt, the message delivered, failed, or due again per the schedule;
    the endpoint's failure flag set or cleared, and the endpoint disabled on 410 or after 5 days of
-   failures.
+   failures (health.py).
 
-No request waits for any of this: `wake()` (after a commit that wrote events) and the scheduler's
-interval both start workers, which run until nothing is due.
+No request waits for any of this: `wake()` (after a commit that wrote events, wakeups.py) and the
+scheduler's interval (`kick()`) start workers, which run until nothing is due.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import hashlib
 import logging
 import random
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import bindparam, delete, event, exists, func, insert, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import bindparam, exists, insert, select, update
+from sqlalchemy.orm import aliased
 
-from payments.outbox.endpoints import PREVIOUS_SECRET_COLUMN, SECRET_COLUMN, skip_pending
-from payments.outbox.events import render
-from payments.outbox.schedule import FAILING_LIMIT, Outcome, classify, parse_retry_after, retry_delay
+from payments.outbox.endpoints import PREVIOUS_SECRET_COLUMN, SECRET_COLUMN
+from payments.outbox.fanout import fan_out
+from payments.outbox.health import record_endpoint_health
+from payments.outbox.schedule import Outcome, classify, parse_retry_after, retry_delay
 from payments.outbox.signing import webhook_headers
+from payments.outbox.wakeups import CommitWakeups
 from payments.persistence.db import Database, utcnow
 from payments.persistence.ids import new_id
 from payments.persistence.tables import (
-    OUTBOX_WRITTEN,
-    OutboxEvent,
     WebhookDelivery,
     WebhookEndpoint,
     WebhookMessage,
-    WebhookPending,
 )
 from payments.security.pii import PiiCipher
 
 log = logging.getLogger("payrecon.webhooks")
 
-FANOUT_LOCK = int.from_bytes(hashlib.sha256(b"payrecon:webhooks:fanout").digest()[:8], "big", signed=True)
 LEASE_MARGIN = timedelta(seconds=30)
 RESPONSE_KEEP = 1000
 USER_AGENT = "payrecon-webhooks/1"
@@ -115,37 +110,38 @@ class Dispatcher:
             headers={"user-agent": USER_AGENT, "content-type": "application/json"},
         )
         self._tasks: set[asyncio.Task[None]] = set()
+        self._woken = False
         self.attempts_made = 0
         self._fanout_lock = asyncio.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._listener: Callable[[Session], None] | None = None
+        self._wakeups: CommitWakeups | None = None
 
     # -- running -------------------------------------------------------------------------------------
 
     def wake(self) -> None:
-        """Start a worker now (up to `workers`); safe from any thread while the loop runs."""
+        """Something may be due: a running worker looks once more before it stops, or one starts.
+        Safe from any thread while the loop runs; wakes that come together cost one look."""
         if self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._spawn, 1)
+            self._woken = True
+            self._loop.call_soon_threadsafe(self._start_one)
 
     def wake_on_commit(self) -> None:
-        """From now on a commit on this database that wrote outbox events wakes the dispatcher."""
+        """From now on a commit that wrote outbox events wakes the dispatcher (see wakeups.py)."""
         self._loop = asyncio.get_running_loop()
-        if self._listener is not None:
-            return
-        engine = self.db.engine.sync_engine
+        if self._wakeups is None:
+            self._wakeups = CommitWakeups(self.db, self.wake)
+            self._wakeups.start()
 
-        def after_commit(session: Session) -> None:
-            if session.info.get(OUTBOX_WRITTEN) and session.bind is engine:
-                session.info[OUTBOX_WRITTEN] = False
-                self.wake()
-
-        event.listen(Session, "after_commit", after_commit)
-        self._listener = after_commit
+    def kick(self) -> None:
+        """Make sure a worker runs, and return at once: workers run until nothing is due and start
+        helpers (up to `workers`) while they find full batches. The scheduler's interval job, so a
+        long backlog never keeps the job itself running."""
+        self._loop = self._loop or asyncio.get_running_loop()
+        self._start_one()
 
     async def drain(self) -> int:
-        """Deliver everything due now; return when nothing is (retries wait for their time).
-
-        The number of attempts made meanwhile (by this drain and by workers a wake started)."""
+        """Deliver everything due now with all `workers`; return when nothing is (retries wait for
+        their time). The number of attempts made meanwhile, by these workers and any a wake started."""
         self._loop = self._loop or asyncio.get_running_loop()
         before = self.attempts_made
         self._spawn(self.workers)
@@ -154,14 +150,18 @@ class Dispatcher:
         return self.attempts_made - before
 
     async def aclose(self) -> None:
-        if self._listener is not None:
-            event.remove(Session, "after_commit", self._listener)
-            self._listener = None
+        if self._wakeups is not None:
+            await self._wakeups.aclose()
+            self._wakeups = None
         self._loop = None
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
         await self.http.aclose()
+
+    def _start_one(self) -> None:
+        if not self._tasks:
+            self._spawn(1)
 
     def _spawn(self, n: int) -> None:
         for _ in range(min(n, self.workers - len(self._tasks))):
@@ -177,9 +177,12 @@ class Dispatcher:
                 if not claimed:
                     if fanned is None:  # another dispatcher is fanning out: there will be work
                         await asyncio.sleep(0.02)
-                    if fanned != 0:
+                    if fanned != 0 or self._woken:
+                        self._woken = False
                         continue
                     return
+                if len(claimed) == self.batch:  # a backlog: more hands
+                    self._spawn(1)
                 sent = await asyncio.gather(*(self.send(c) for c in claimed))
                 await self.record(sent)
                 self.attempts_made += len(sent)
@@ -191,116 +194,45 @@ class Dispatcher:
     async def fan_out(self, limit: int = 500) -> int | None:
         """Turn up to `limit` pending outbox events into messages: the number of events handled, None
         when another worker or dispatcher is fanning out now."""
-        if self.db.is_sqlite and self._fanout_lock.locked():
-            return None
-        guard = self._fanout_lock if self.db.is_sqlite else contextlib.nullcontext()
-        async with guard, self.db.transaction() as session:
-            if not self.db.is_sqlite:
-                if not await session.scalar(select(func.pg_try_advisory_xact_lock(FANOUT_LOCK))):
-                    return None  # another dispatcher is fanning out
-            rows = (
-                await session.execute(
-                    select(WebhookPending.seq, OutboxEvent)
-                    .join(OutboxEvent, OutboxEvent.id == WebhookPending.event_id)
-                    .order_by(WebhookPending.seq)
-                    .limit(limit)
-                )
-            ).all()
-            if not rows:
-                return 0
-            clients = {ev.client_id for _, ev in rows}
-            endpoints: dict[str, list[Any]] = defaultdict(list)
-            for ep in await session.execute(
-                select(
-                    WebhookEndpoint.id,
-                    WebhookEndpoint.client_id,
-                    WebhookEndpoint.event_types,
-                    WebhookEndpoint.status,
-                )
-                .where(WebhookEndpoint.client_id.in_(clients), WebhookEndpoint.status != "deleted")
-                .order_by(WebhookEndpoint.id)
-            ):
-                endpoints[ep.client_id].append(ep)
-            now = self.clock()
-            messages = []
-            for _, ev in rows:
-                targets = [
-                    ep
-                    for ep in endpoints.get(ev.client_id, [])
-                    if ep.event_types is None or ev.type in ep.event_types
-                ]
-                body = render(ev.type, ev.id, ev.created_at, ev.payload) if targets else None
-                if body is None:
-                    continue
-                for ep in targets:
-                    enabled = ep.status == "enabled"
-                    messages.append(
-                        {
-                            "id": new_id("msg"),
-                            "client_id": ev.client_id,
-                            "endpoint_id": ep.id,
-                            "event_id": ev.id,
-                            "event_type": ev.type,
-                            "case_id": ev.case_id,
-                            "body": body,
-                            "status": "pending" if enabled else "skipped",
-                            "attempts": 0,
-                            "tries": 0,
-                            "next_attempt_at": now if enabled else None,
-                            "created_at": now,
-                        }
-                    )
-            if messages:
-                await session.execute(insert(WebhookMessage), messages)
-            await session.execute(
-                delete(WebhookPending).where(WebhookPending.seq.in_([seq for seq, _ in rows]))
-            )
-        return len(rows)
+        if self.db.is_sqlite:  # one process: an in-process lock is the whole story
+            if self._fanout_lock.locked():
+                return None
+            async with self._fanout_lock:
+                return await fan_out(self.db, self.clock(), limit)
+        return await fan_out(self.db, self.clock(), limit)
 
     # -- 2. claim ------------------------------------------------------------------------------------
 
     async def claim(self) -> list[Claimed]:
+        """Lease up to `batch` due messages: one UPDATE over a `FOR UPDATE SKIP LOCKED` sub-select."""
         now = self.clock()
-        earlier = aliased(WebhookMessage)
+        due, earlier = aliased(WebhookMessage), aliased(WebhookMessage)
         blocked = exists().where(
-            earlier.endpoint_id == WebhookMessage.endpoint_id,
-            earlier.case_id == WebhookMessage.case_id,
+            earlier.endpoint_id == due.endpoint_id,
+            earlier.case_id == due.case_id,
             earlier.status == "pending",
-            earlier.seq < WebhookMessage.seq,
+            earlier.seq < due.seq,
         )
-        enabled = exists().where(
-            WebhookEndpoint.id == WebhookMessage.endpoint_id, WebhookEndpoint.status == "enabled"
+        enabled = exists().where(WebhookEndpoint.id == due.endpoint_id, WebhookEndpoint.status == "enabled")
+        chosen = (
+            select(due.seq)
+            .where(due.status == "pending", due.next_attempt_at <= now, ~blocked, enabled)
+            .order_by(due.next_attempt_at, due.seq)
+            .limit(self.batch)
+            .with_for_update(skip_locked=True, of=due)
         )
         async with self.db.transaction() as session:
-            seqs = (
-                await session.scalars(
-                    select(WebhookMessage.seq)
-                    .where(
-                        WebhookMessage.status == "pending",
-                        WebhookMessage.next_attempt_at <= now,
-                        ~blocked,
-                        enabled,
-                    )
-                    .order_by(WebhookMessage.next_attempt_at, WebhookMessage.seq)
-                    .limit(self.batch)
-                    .with_for_update(skip_locked=True, of=WebhookMessage)
-                )
-            ).all()
-            if not seqs:
-                return []
-            await session.execute(
-                update(WebhookMessage)
-                .where(WebhookMessage.seq.in_(seqs))
-                .values(
-                    attempts=WebhookMessage.attempts + 1,
-                    tries=WebhookMessage.tries + 1,
-                    next_attempt_at=now + timedelta(seconds=self.timeout) + LEASE_MARGIN,
-                    last_attempt_at=now,
-                )
-            )
-            rows = (
+            messages = (
                 await session.execute(
-                    select(
+                    update(WebhookMessage)
+                    .where(WebhookMessage.seq.in_(chosen.scalar_subquery()))
+                    .values(
+                        attempts=WebhookMessage.attempts + 1,
+                        tries=WebhookMessage.tries + 1,
+                        next_attempt_at=now + timedelta(seconds=self.timeout) + LEASE_MARGIN,
+                        last_attempt_at=now,
+                    )
+                    .returning(
                         WebhookMessage.seq,
                         WebhookMessage.id,
                         WebhookMessage.endpoint_id,
@@ -308,39 +240,50 @@ class Dispatcher:
                         WebhookMessage.attempts,
                         WebhookMessage.tries,
                         WebhookMessage.body,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+            ).all()
+            if not messages:
+                return []
+            endpoints = {
+                e.id: e
+                for e in await session.execute(
+                    select(
+                        WebhookEndpoint.id,
                         WebhookEndpoint.url,
                         WebhookEndpoint.secret_enc,
                         WebhookEndpoint.previous_secret_enc,
                         WebhookEndpoint.previous_secret_until,
-                    )
-                    .join(WebhookEndpoint, WebhookEndpoint.id == WebhookMessage.endpoint_id)
-                    .where(WebhookMessage.seq.in_(seqs))
-                    .order_by(WebhookMessage.seq)
+                    ).where(WebhookEndpoint.id.in_({m.endpoint_id for m in messages}))
                 )
-            ).all()
+            }
+        secrets = {e.id: self._secrets(e, now) for e in endpoints.values()}
         return [
             Claimed(
-                seq=r.seq,
-                id=r.id,
-                endpoint_id=r.endpoint_id,
-                client_id=r.client_id,
-                attempt=r.attempts,
-                tries=r.tries,
-                url=r.url,
-                secrets=self._secrets(
-                    r.endpoint_id, r.secret_enc, r.previous_secret_enc, r.previous_secret_until, now
-                ),
-                body=r.body,
+                seq=m.seq,
+                id=m.id,
+                endpoint_id=m.endpoint_id,
+                client_id=m.client_id,
+                attempt=m.attempts,
+                tries=m.tries,
+                url=endpoints[m.endpoint_id].url,
+                secrets=secrets[m.endpoint_id],
+                body=m.body,
             )
-            for r in rows
+            for m in sorted(messages, key=lambda m: m.seq)
         ]
 
-    def _secrets(
-        self, endpoint_id: str, current: str, previous: str | None, until: datetime | None, now: datetime
-    ) -> tuple[str, ...]:
-        secrets = [self.pii.decrypt(current, column=SECRET_COLUMN, row_id=endpoint_id)]
-        if previous is not None and until is not None and until > now:
-            secrets.append(self.pii.decrypt(previous, column=PREVIOUS_SECRET_COLUMN, row_id=endpoint_id))
+    def _secrets(self, endpoint: Any, now: datetime) -> tuple[str, ...]:
+        """The current secret, and the previous one while its overlap lasts."""
+        secrets = [self.pii.decrypt(endpoint.secret_enc, column=SECRET_COLUMN, row_id=endpoint.id)]
+        until = endpoint.previous_secret_until
+        if endpoint.previous_secret_enc is not None and until is not None and until > now:
+            secrets.append(
+                self.pii.decrypt(
+                    endpoint.previous_secret_enc, column=PREVIOUS_SECRET_COLUMN, row_id=endpoint.id
+                )
+            )
         return tuple(secrets)
 
     # -- 3. send -------------------------------------------------------------------------------------
@@ -350,17 +293,21 @@ class Dispatcher:
         at, started = self.clock(), time.perf_counter()
         status_code, error, response, retry_after = None, "", "", None
         try:
-            async with self.http.stream("POST", c.url, content=c.body, headers=headers) as answer:
-                status_code = answer.status_code
-                retry_after = answer.headers.get("retry-after")
-                kept = bytearray()
-                async for chunk in answer.aiter_bytes():
-                    kept += chunk
-                    if len(kept) >= RESPONSE_KEEP * 4:  # enough for 1000 characters of any UTF-8
-                        break
-                response = kept.decode("utf-8", errors="replace")[:RESPONSE_KEEP]
+            # One deadline for the whole exchange, however slowly the receiver drips its answer.
+            async with asyncio.timeout(self.timeout):
+                async with self.http.stream("POST", c.url, content=c.body, headers=headers) as answer:
+                    status_code = answer.status_code
+                    retry_after = answer.headers.get("retry-after")
+                    kept = bytearray()
+                    async for chunk in answer.aiter_bytes():
+                        kept += chunk
+                        if len(kept) >= RESPONSE_KEEP * 4:  # enough for 1000 characters of any UTF-8
+                            break
+                    response = kept.decode("utf-8", errors="replace")[:RESPONSE_KEEP]
         except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:300]
+            status_code, error = None, f"{type(exc).__name__}: {exc}"[:300]
+        except TimeoutError:
+            status_code, error = None, f"Timeout: no complete answer within {self.timeout:g} s"
         latency_ms = int((time.perf_counter() - started) * 1000)
         return Sent(c, at, status_code, latency_ms, error, response, retry_after)
 
@@ -438,39 +385,4 @@ class Dispatcher:
                 ),
                 updates,
             )
-            await self._endpoint_health(session, succeeded, failed - succeeded, gone, now)
-
-    async def _endpoint_health(
-        self, session: Any, succeeded: set[str], failed: set[str], gone: set[str], now: datetime
-    ) -> None:
-        """Sorted, so two dispatchers lock endpoints in the same order."""
-        if succeeded:
-            await session.execute(
-                update(WebhookEndpoint)
-                .where(WebhookEndpoint.id.in_(sorted(succeeded)), WebhookEndpoint.failing_since.is_not(None))
-                .values(failing_since=None)
-            )
-        for endpoint_id in sorted(failed):
-            await session.execute(
-                update(WebhookEndpoint)
-                .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.failing_since.is_(None))
-                .values(failing_since=now)
-            )
-        for endpoint_id in sorted(failed | gone):
-            reason = "gone" if endpoint_id in gone else "failing"
-            query = update(WebhookEndpoint).where(
-                WebhookEndpoint.id == endpoint_id, WebhookEndpoint.status == "enabled"
-            )
-            if reason == "failing":
-                query = query.where(WebhookEndpoint.failing_since <= now - FAILING_LIMIT)
-            done = await session.execute(
-                query.values(status="disabled", disabled_reason=reason, disabled_at=now, updated_at=now)
-            )
-            if done.rowcount:
-                await skip_pending(session, endpoint_id)
-                log.warning(
-                    "webhook endpoint %s disabled: %s",
-                    endpoint_id,
-                    reason,
-                    extra={"event": "webhook.disabled"},
-                )
+            await record_endpoint_health(session, succeeded, failed - succeeded, gone, now)

@@ -159,7 +159,7 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(trust_env=False),
             max_connections=max_connections,
-            max_keepalive_connections=max_connections // 4,
+            max_keepalive_connections=max_connections,
             keepalive_expiry=30.0,
             network_backend=_GuardedBackend(policy, resolve),
         )

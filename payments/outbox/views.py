@@ -8,6 +8,9 @@ from typing import Annotated
 
 import msgspec
 
+from payments.persistence.db import utcnow
+from payments.persistence.tables import WebhookEndpoint, WebhookMessage
+
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
@@ -101,3 +104,37 @@ class EventTypeDoc(msgspec.Struct):
     version: int
     summary: str
     example: dict[str, object]
+
+
+def endpoint_view(row: WebhookEndpoint, now: datetime | None = None) -> EndpointView:
+    now = now or utcnow()
+    until = row.previous_secret_until
+    return EndpointView(
+        id=row.id,
+        url=row.url,
+        description=row.description,
+        event_types=row.event_types,
+        status=row.status,
+        disabled_reason=row.disabled_reason,
+        disabled_at=row.disabled_at,
+        failing_since=row.failing_since,
+        previous_secret_expires_at=until if until is not None and until > now else None,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def message_view(row: WebhookMessage) -> MessageView:
+    return MessageView(
+        id=row.id,
+        event_id=row.event_id,
+        event_type=row.event_type,
+        case_id=row.case_id,
+        status=row.status,
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at if row.status == "pending" else None,
+        last_attempt_at=row.last_attempt_at,
+        last_status_code=row.last_status_code,
+        delivered_at=row.delivered_at,
+        created_at=row.created_at,
+    )

@@ -452,6 +452,9 @@ class WebhookDelivery(Base):
 
 
 OUTBOX_WRITTEN = "payrecon.outbox_written"
+# PostgreSQL: a NOTIFY on this channel, sent with the commit, wakes dispatchers in other processes.
+OUTBOX_CHANNEL = "payrecon_outbox"
+_NOTIFIED = "payrecon.outbox_notified"
 
 
 @event.listens_for(Session, "before_flush")
@@ -459,7 +462,8 @@ def _queue_outbox_events(session: Session, _flush_context: Any, _instances: Any)
     """Every outbox event gets a pending row in the same transaction, in the order it was emitted.
 
     The webhook dispatcher works from these rows, so no event committed is ever missed and none is
-    fanned out twice; `OUTBOX_WRITTEN` in session.info lets it wake right after the commit.
+    fanned out twice. `OUTBOX_WRITTEN` in session.info wakes a dispatcher in this process right after
+    the commit; on PostgreSQL a NOTIFY (delivered only if the transaction commits) wakes the others.
     """
     events = [obj for obj in session.new if isinstance(obj, OutboxEvent)]
     if not events:
@@ -467,3 +471,41 @@ def _queue_outbox_events(session: Session, _flush_context: Any, _instances: Any)
     events.sort(key=lambda obj: inspect(obj).insert_order or 0)
     session.add_all([WebhookPending(event_id=obj.id) for obj in events])
     session.info[OUTBOX_WRITTEN] = True
+    transaction = session.get_transaction()
+    if session.info.get(_NOTIFIED) is not transaction and session.get_bind().dialect.name == "postgresql":
+        session.connection().exec_driver_sql(f"NOTIFY {OUTBOX_CHANNEL}")
+        session.info[_NOTIFIED] = transaction
+
+
+# -- Statement checks --------------------------------------------------------------------------------
+
+
+class StatementLineRow(Base):
+    """One line of a provider's daily statement, as checked against our payments and notifications.
+
+    Unique per provider transaction (and refund), across days: a line is checked once, however often
+    the day is run again or re-stated by the provider, and it points at no more than one payment.
+    """
+
+    __tablename__ = "statement_lines"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    day: Mapped[date] = mapped_column(Date)  # the statement's Beijing day
+    line_no: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(10))  # payment | refund
+    out_trade_no: Mapped[str] = mapped_column(String(64))
+    provider_txn_id: Mapped[str] = mapped_column(String(64))
+    refund_no: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    amount_fen: Mapped[int] = mapped_column(Fen)  # signed: refunds are negative
+    fee_fen: Mapped[int] = mapped_column(Fen)  # positive: charged to us
+    currency: Mapped[str] = mapped_column(String(3))
+    occurred_at: Mapped[datetime]
+    # matched | unnotified | recorded | amount_mismatch | refund | refund_unrecorded | unknown_order
+    outcome: Mapped[str] = mapped_column(String(30))
+    payment_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    client_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    __table_args__ = (
+        UniqueConstraint("provider", "provider_txn_id", "kind", "refund_no"),
+        Index(None, "provider", "day"),
+    )

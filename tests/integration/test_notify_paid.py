@@ -134,6 +134,7 @@ async def test_same_notification_twice_is_one_payment_and_two_success_acks(
 
     assert_success_ack(rail, first)
     assert_success_ack(rail, again)
+    await services.applier.drain()  # applying follows the notification's commit, in the background
     [payment] = await payments_of(services, order.out_trade_no)
     assert len(await inbox_of(services, rail, order.out_trade_no)) == 1
     assert len(await allocations_of(services, payment.id)) == 3  # applied once, not twice
