@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import os
 import secrets
 import statistics
@@ -62,6 +63,8 @@ PORT = 8933
 ORDER_FEN = 10_000
 ID_NUMBER = "11010519491231002X"
 MAX_SKEW = 300.0
+
+FAILURES: collections.Counter[str] = collections.Counter()
 
 
 @dataclass
@@ -267,7 +270,13 @@ async def measure(
 
         async def notify(i: int) -> bool:
             request = requests[i]
-            r = await http.post("/notify/wechatpay", content=request.content, headers=request.headers)
+            try:
+                r = await http.post("/notify/wechatpay", content=request.content, headers=request.headers)
+            except httpx.HTTPError as exc:
+                FAILURES[type(exc).__name__] += 1
+                raise
+            if r.status_code != 204:
+                FAILURES[f"HTTP {r.status_code} {r.text[:80]}"] += 1
             return r.status_code == 204
 
         n = len(requests)
@@ -341,6 +350,8 @@ def main() -> None:
         server.wait(10)
     payments, paid = asyncio.run(count_payments(settings))
     print(notified.line())
+    if FAILURES:
+        print(f"{'':<22} notification failures: {dict(FAILURES)}")
     print(baseline.line())
     ratio = notified.rate / baseline.rate
     print(f"ratio notify/bare throughput: {ratio:.2f}")
