@@ -21,8 +21,10 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-import asyncpg
 import httpx
+
+# A sibling module: run as a script, this file's folder is first on sys.path.
+from scratch_db import reset_database
 
 from payments.domain.identity import id_check_digit
 from payments.persistence.migrate import upgrade
@@ -32,17 +34,6 @@ from payments.services.container import build_services
 from payments.settings import DatabaseSettings, Settings
 
 DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/payrecon_bench"
-
-
-async def reset_database(url: str) -> None:
-    dsn = url.replace("postgresql+asyncpg", "postgresql")
-    base, _, name = dsn.rpartition("/")
-    conn = await asyncpg.connect(f"{base}/postgres")
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
 
 
 def case_body(i: int, prefix: str) -> dict:

@@ -29,9 +29,11 @@ from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from pathlib import Path
 
-import asyncpg
 import httpx
 import msgspec
+
+# A sibling module: run as a script, this file's folder is first on sys.path.
+from scratch_db import reset_database
 
 from payments.domain.identity import id_check_digit
 from payments.persistence.migrate import upgrade
@@ -45,17 +47,6 @@ from payments.settings import DatabaseSettings, ServerSettings, Settings
 DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/payrecon_bench_links"
 PUBLIC = "https://pay.example-lender.com.cn"  # a 25-character host, as in an SMS
 PORT = 8932
-
-
-async def reset_database(url: str) -> None:
-    dsn = url.replace("postgresql+asyncpg", "postgresql")
-    base, _, name = dsn.rpartition("/")
-    conn = await asyncpg.connect(f"{base}/postgres")
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
 
 
 def case_body(i: int, prefix: str) -> dict:

@@ -37,12 +37,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import asyncpg
 import httpx
 import msgspec
 
 # A sibling module: run as a script, this file's folder is first on sys.path.
-from bare_app import BARE_PATH, CREATE_BARE_TABLE
+from bare_app import BARE_PATH
+
+# A sibling module: run as a script, this file's folder is first on sys.path.
+from scratch_db import reset_database
 from sqlalchemy import func, select
 
 from payments.persistence.db import utcnow
@@ -91,22 +93,6 @@ class Result:
             f"errors {self.errors}\n{'':<22} server CPU {self.server_cpu / len(self.latencies) * 1000:.2f} ms/request "
             f"(so at most {len(self.latencies) / self.server_cpu:.0f} req/s on one free core)"
         )
-
-
-async def reset_database(url: str) -> None:
-    dsn = url.replace("postgresql+asyncpg", "postgresql")
-    base, _, name = dsn.rpartition("/")
-    conn = await asyncpg.connect(f"{base}/postgres")
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(CREATE_BARE_TABLE)
-    finally:
-        await conn.close()
 
 
 def cpu_seconds(pid: int) -> float:

@@ -35,9 +35,11 @@ import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
-import asyncpg
 import httpx
 import uvloop
+
+# A sibling module: run as a script, this file's folder is first on sys.path.
+from scratch_db import reset_database
 
 from payments.domain.identity import id_check_digit
 from payments.domain.money import Money
@@ -123,17 +125,6 @@ def run_receiver(port: int, secret_file: str) -> None:
 
 
 # -- the bench ----------------------------------------------------------------------------------------
-
-
-async def reset_database(url: str) -> None:
-    dsn = url.replace("postgresql+asyncpg", "postgresql")
-    base, _, name = dsn.rpartition("/")
-    conn = await asyncpg.connect(f"{base}/postgres")
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
 
 
 def percentile(values: list[float], p: float) -> float:
