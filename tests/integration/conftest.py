@@ -41,7 +41,7 @@ from payments.services.orders import DEFAULT_ORDER_TTL, StartedOrder
 from providers.alipay.sandbox import AlipaySandbox
 from providers.bankcard.crypto import load_certificate
 from providers.bankcard.sandbox import BankCardSandbox
-from providers.base import OrderRequest, PayAction, Scene
+from providers.base import OrderRequest, PayAction, RefundRequest, Scene
 from providers.simulator import (
     NotificationDelivery,
     NotificationSender,
@@ -412,3 +412,32 @@ def assert_failure_ack(rail: str, response: httpx.Response) -> None:
         assert 400 <= response.status_code < 600, response.status_code
     else:
         assert response.status_code != 200, response.status_code
+
+
+async def paid_then_refunded(client, services, tenant, rail, hold):
+    """A paid order, then a full refund asked of the provider; returns the refund's notification unsent."""
+    case_id = await new_case(client, tenant)
+    # Alipay notifies refunds only for WAP (mobile) payments, not for face-to-face QR ones.
+    order = await start_order(
+        services, tenant, case_id, rail, scene=Scene.MOBILE if rail == "alipay" else Scene.QR
+    )
+    await pay_at_provider(services, rail, order.out_trade_no, "pay")
+    await drain(services, rail)
+    [payment] = await payments_of(services, order.out_trade_no)
+    row = await order_row(services, order.out_trade_no)
+    assert row is not None
+    held = hold(rail)
+    refund_no = "RF" + secrets.token_hex(8).upper()
+    await services.rails.providers[rail].refund(
+        RefundRequest(
+            out_trade_no=order.out_trade_no,
+            refund_no=refund_no,
+            amount=Money(ORDER_FEN),
+            order_total=Money(ORDER_FEN),
+            reason="多付退款",
+            provider_txn_id=payment.provider_txn_id,
+            provider_ref=row.provider_ref,
+        )
+    )
+    [notification] = held.deliveries
+    return order, payment, refund_no, held, notification
