@@ -25,6 +25,7 @@ import httpx
 
 # A sibling module: run as a script, this file's folder is first on sys.path.
 from scratch_db import reset_database
+from server_wait import wait_for_health
 
 from payments.domain.identity import id_check_digit
 from payments.persistence.migrate import upgrade
@@ -115,12 +116,7 @@ async def bench_http(settings: Settings, env: dict[str, str], n: int, concurrenc
         async with httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{port}", timeout=30, limits=httpx.Limits(max_connections=concurrency)
         ) as http:
-            for _ in range(100):
-                try:
-                    if (await http.get("/health")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.1)
+            await wait_for_health(http, proc)
             headers = {"Authorization": f"Bearer {token}"}
 
             async def one(i: int) -> None:

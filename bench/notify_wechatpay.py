@@ -37,14 +37,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import asyncpg
 import httpx
 import msgspec
 
 # A sibling module: run as a script, this file's folder is first on sys.path.
-from bare_app import BARE_PATH
+from bare_app import BARE_PATH, CREATE_BARE_TABLE
 
 # A sibling module: run as a script, this file's folder is first on sys.path.
 from scratch_db import reset_database
+from server_wait import wait_for_health
 from sqlalchemy import func, select
 
 from payments.persistence.db import utcnow
@@ -93,6 +95,16 @@ class Result:
             f"errors {self.errors}\n{'':<22} server CPU {self.server_cpu / len(self.latencies) * 1000:.2f} ms/request "
             f"(so at most {len(self.latencies) / self.server_cpu:.0f} req/s on one free core)"
         )
+
+
+async def prepare_database(url: str) -> None:
+    """A fresh database, plus the table the baseline route inserts into."""
+    await reset_database(url)
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        await conn.execute(CREATE_BARE_TABLE)
+    finally:
+        await conn.close()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -239,16 +251,7 @@ async def measure(
     base_url = f"http://127.0.0.1:{PORT}"
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as http:
-        for _ in range(200):
-            try:
-                if (await http.get("/health")).status_code == 200:
-                    break
-            except httpx.TransportError:
-                if server.poll() is not None:
-                    raise RuntimeError("the server exited at start-up") from None
-                await asyncio.sleep(0.1)
-        else:
-            raise RuntimeError("the server did not start")
+        await wait_for_health(http, server)
 
         signed_at = time.time()
         requests = await notifications(sandbox, out_trade_nos, base_url)
@@ -292,7 +295,7 @@ def main() -> None:
     url = os.environ.get("PAYRECON_BENCH_DATABASE_URL", DEFAULT_URL)
     if not url.startswith("postgresql"):
         sys.exit("bench/notify_wechatpay.py runs on PostgreSQL only (PAYRECON_BENCH_DATABASE_URL)")
-    asyncio.run(reset_database(url))
+    asyncio.run(prepare_database(url))
     upgrade(url)
     data_dir = Path(tempfile.mkdtemp(prefix="payrecon-bench-notify-"))
     base_url = f"http://127.0.0.1:{PORT}"
