@@ -509,3 +509,8 @@ class StatementLineRow(Base):
         UniqueConstraint("provider", "provider_txn_id", "kind", "refund_no"),
         Index(None, "provider", "day"),
     )
+
+
+# The other model modules register on the same metadata; importing them here means whoever has the
+# metadata (migrations, tests, create_all) has every table.
+from payments.persistence import tables_recon  # noqa: E402, F401
