@@ -308,6 +308,12 @@ class Refund(Base):
     provider_ref: Mapped[str] = mapped_column(String(64), default="", server_default="")
     amount_fen: Mapped[int] = mapped_column(Fen)
     status: Mapped[str] = mapped_column(String(20))
+    # Taken back from the payment's cases (allocations reversed, credit reduced) once it succeeded:
+    # set in the same transaction as the reversal, so a refund is never reversed twice.
+    reversed_at: Mapped[datetime | None]
+    # Who asked for it: a staff user from the console, or "provider" when we learned of it from them.
+    requested_by: Mapped[str] = mapped_column(String(80), default="provider", server_default="provider")
+    reason: Mapped[str] = mapped_column(String(200), default="", server_default="")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     __table_args__ = (UniqueConstraint("provider", "refund_no"),)

@@ -43,8 +43,25 @@ def client_policy(client: Client) -> AllocationPolicy:
     )
 
 
-async def apply_payment(session: AsyncSession, payment: Payment, case_id: str, link_id: str | None) -> None:
-    """Apply what is unapplied of `payment` to the case; the caller holds the transaction."""
+async def apply_payment(
+    session: AsyncSession,
+    payment: Payment,
+    case_id: str,
+    link_id: str | None,
+    *,
+    amount_fen: int | None = None,
+    actor: str = "system:application",
+) -> None:
+    """Apply `amount_fen` of `payment` (default: all that is still unapplied) to the case; the caller
+    holds the transaction and has locked the payment row.
+
+    One payment over several cases is several calls, one per case with its share. Whatever the case
+    does not owe becomes its credit and stays in the payment's `unapplied_fen` (flagged for refund), so
+    for every payment: sum(allocations) + unapplied_fen = amount_fen (less any refund reversed).
+    """
+    share = payment.unapplied_fen if amount_fen is None else amount_fen
+    if share <= 0 or share > payment.unapplied_fen:
+        raise ValueError("the share to apply must be positive and at most what is unapplied")
     now = utcnow()
     case = await session.get_one(Case, case_id, with_for_update=True)
     client = await session.get_one(Client, case.client_id)
@@ -61,7 +78,7 @@ async def apply_payment(session: AsyncSession, payment: Payment, case_id: str, l
     by_ref = {d.debt_ref: d for d in debts}
     policy = client_policy(client)
     result = allocate(
-        payment.unapplied_fen,
+        share,
         [DebtBalance(d.debt_ref, d.due_date, d.fees_fen, d.interest_fen, d.principal_fen) for d in debts],
         policy,
     )
@@ -81,14 +98,14 @@ async def apply_payment(session: AsyncSession, payment: Payment, case_id: str, l
                 created_at=now,
             )
         )
-    payment.unapplied_fen = result.surplus_fen
-    payment.case_id = case_id
+    payment.unapplied_fen -= result.applied_fen
+    payment.case_id = payment.case_id or case_id
     payment.status = "matched"
     case.credit_fen += result.surplus_fen
 
     link = await session.get(Link, link_id, with_for_update=True) if link_id else None
     if link is not None:
-        link.paid_fen += payment.amount_fen
+        link.paid_fen += share
         link.payments_count += 1
         link.updated_at = now
     before = case.status
@@ -108,7 +125,7 @@ async def apply_payment(session: AsyncSession, payment: Payment, case_id: str, l
 
     audit.record(
         session,
-        actor="system:application",
+        actor=actor,
         action="payment.applied",
         entity_type="payment",
         entity_id=payment.id,
@@ -130,7 +147,7 @@ async def apply_payment(session: AsyncSession, payment: Payment, case_id: str, l
         payload={
             "payment_id": payment.id,
             "case_id": case_id,
-            "amount_fen": payment.amount_fen,
+            "amount_fen": share,
             "applied_fen": result.applied_fen,
             "surplus_fen": result.surplus_fen,
             "basis": result.basis,

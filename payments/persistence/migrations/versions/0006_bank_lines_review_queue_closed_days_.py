@@ -1,8 +1,8 @@
-"""bank lines, review queue, closed days
+"""bank lines, review queue, closed days, refund reversal
 
 Revision ID: 0006
 Revises: 0005
-Create Date: 2026-11-28 15:23:57.976304
+Create Date: 2026-11-28 15:26:40.370172
 """
 
 from alembic import op
@@ -93,9 +93,19 @@ def upgrade() -> None:
     with op.batch_alter_table('review_items', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_review_items_client_id_status_received_at'), ['client_id', 'status', 'received_at'], unique=False)
 
+    with op.batch_alter_table('refunds', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('reversed_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('requested_by', sa.String(length=80), server_default='provider', nullable=False))
+        batch_op.add_column(sa.Column('reason', sa.String(length=200), server_default='', nullable=False))
+
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('refunds', schema=None) as batch_op:
+        batch_op.drop_column('reason')
+        batch_op.drop_column('requested_by')
+        batch_op.drop_column('reversed_at')
+
     with op.batch_alter_table('review_items', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_review_items_client_id_status_received_at'))
 
