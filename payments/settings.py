@@ -102,6 +102,50 @@ class WebhookSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     timeout: float = 15.0
 
 
+class ConsoleSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The finance review console (/console): money limits in fen, and staff sessions."""
+
+    # A clerk may write off a shortfall of at most this much when matching (10.00 yuan).
+    write_off_limit_fen: int = 1_000
+    # Actions on a payment above this amount wait for a second person (5,000.00 yuan).
+    four_eyes_above_fen: int = 500_000
+    session_idle_minutes: int = 30
+    session_absolute_hours: int = 12
+    # Failed logins in a row that lock a staff account, and for how long.
+    max_login_failures: int = 5
+    lockout_minutes: int = 15
+
+
+class ReconSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Reconciliation jobs."""
+
+    # Beijing time of day ("HH:MM") at which yesterday's statement of each rail is checked: after the
+    # rail publishes it (the next morning). A check that finds no file yet is retried by the
+    # six-hourly catch-up run; a day already checked is not changed by later runs.
+    statement_times: dict[str, str] = msgspec.field(
+        default_factory=lambda: {"alipay": "10:00", "wechatpay": "10:30", "bankcard": "09:30"}
+    )
+    # Seconds between runs of the rules engine over payments without our reference.
+    match_interval: int = 60
+    # Seconds between checks of the ledger invariant over every payment, debt and case.
+    ledger_interval: int = 3600
+
+    def __post_init__(self) -> None:
+        for rail, when in self.statement_times.items():
+            hour, _, minute = when.partition(":")
+            if not (hour.isdigit() and minute.isdigit() and int(hour) < 24 and int(minute) < 60 and len(minute) == 2):
+                raise ValueError(f"statement_times.{rail} must be a Beijing time of day as HH:MM")
+        if self.match_interval < 1 or self.ledger_interval < 1:
+            raise ValueError("intervals are whole seconds, at least 1")
+
+    def statement_time(self, rail: str) -> tuple[int, int] | None:
+        when = self.statement_times.get(rail)
+        if when is None:
+            return None
+        hour, _, minute = when.partition(":")
+        return int(hour), int(minute)
+
+
 class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     mode: Literal["sandbox", "live"] = "sandbox"
     data_dir: str = "./data"
@@ -111,6 +155,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
     providers: ProvidersSettings = msgspec.field(default_factory=ProvidersSettings)
     webhooks: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
+    console: ConsoleSettings = msgspec.field(default_factory=ConsoleSettings)
+    recon: ReconSettings = msgspec.field(default_factory=ReconSettings)
 
     @property
     def data_path(self) -> Path:

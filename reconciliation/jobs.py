@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 from typing import Any
@@ -20,6 +20,9 @@ from payments.persistence.db import Database
 from payments.services.container import Services
 from payments.services.pending_orders import settle_expired_orders
 from providers.base import ProviderError, StatementError
+from reconciliation.days import close_day
+from reconciliation.ledger import check_ledger
+from reconciliation.matching import match_unreferenced
 from reconciliation.statements import check_statement, previous_beijing_day
 
 log = logging.getLogger("payrecon.jobs")
@@ -81,8 +84,24 @@ async def dispatch_webhooks(services: Services) -> int:
     return await services.webhook_dispatcher.drain()
 
 
+async def match_payments(services: Services) -> int:
+    """The rules engine over payments without our reference (bank transfers): apply or send to review."""
+    report = await match_unreferenced(services)
+    return report.payments
+
+
+async def check_ledger_job(services: Services) -> int:
+    """The ledger invariant over every payment, debt and case; the number of violations found."""
+    report = await check_ledger(services)
+    return len(report.violations)
+
+
 async def check_statements(
-    services: Services, day: date | None = None, *, dry_run: bool = False
+    services: Services,
+    day: date | None = None,
+    *,
+    dry_run: bool = False,
+    rails: Iterable[str] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Every rail's statement for `day` (default: yesterday, Beijing time) against our records.
 
@@ -94,10 +113,13 @@ async def check_statements(
     """
     day = day or previous_beijing_day()
     reports: dict[str, dict[str, Any]] = {}
-    for name in services.rails.providers:
+    for name in services.rails.providers if rails is None else rails:
         try:
             report = await check_statement(services, name, day, dry_run=dry_run)
             reports[name] = {k: v for k, v in report.items() if k != "per_line"}  # counts and sums only
+            if not dry_run:
+                await match_unreferenced(services)
+                reports[name]["closed"] = await close_day(services, name, day)
         except (ProviderError, StatementError) as exc:
             log.warning("statement of %s for %s not checked: %s", name, day, exc)
             reports[name] = {"provider": name, "day": day.isoformat(), "error": str(exc)}
@@ -110,6 +132,8 @@ JOBS: dict[str, Callable[[Services], Awaitable[object]]] = {
     "apply_referenced_payments": apply_referenced_payments,
     "dispatch_webhooks": dispatch_webhooks,
     "check_statements": check_statements,
+    "match_payments": match_payments,
+    "check_ledger": check_ledger_job,
 }
 # On the scheduler, these only start background workers (which claim rows with FOR UPDATE SKIP LOCKED,
 # so every process runs them at once, unlocked) and return: a backlog never holds the interval job.

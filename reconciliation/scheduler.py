@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 
 from payments.services.container import Services
-from reconciliation.jobs import BACKGROUND, JOBS, run_locked
+from providers.base import BEIJING
+from reconciliation.jobs import BACKGROUND, JOBS, check_statements, run_locked
 
 log = logging.getLogger("payrecon.scheduler")
 
@@ -25,7 +27,13 @@ INTERVALS = {
 
 def build_scheduler(services: Services) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone="UTC")
-    intervals = {**INTERVALS, "dispatch_webhooks": services.settings.webhooks.dispatch_interval}
+    recon = services.settings.recon
+    intervals = {
+        **INTERVALS,
+        "dispatch_webhooks": services.settings.webhooks.dispatch_interval,
+        "match_payments": recon.match_interval,
+        "check_ledger": recon.ledger_interval,
+    }
     # Besides its interval, a commit that writes outbox events wakes the webhook dispatcher at once.
     services.webhook_dispatcher.wake_on_commit()
     # The dispatcher runs every second: APScheduler's line per run would drown the log.
@@ -43,4 +51,27 @@ def build_scheduler(services: Services) -> AsyncIOScheduler:
 
         # coalesce + max_instances=1: a slow run is never stacked behind itself.
         scheduler.add_job(run, "interval", seconds=intervals[name], id=name, coalesce=True, max_instances=1)
+    for rail in services.rails.providers:
+        when = recon.statement_time(rail)
+        if when is None:
+            continue
+        scheduler.add_job(
+            _statement_job(services, rail),
+            CronTrigger(hour=when[0], minute=when[1], timezone=BEIJING),
+            id=f"check_statements:{rail}",
+            coalesce=True,
+            max_instances=1,
+        )
     return scheduler
+
+
+def _statement_job(services: Services, rail: str):  # type: ignore[no-untyped-def]
+    """Yesterday's statement of one rail at its configured hour (the six-hourly run catches up)."""
+
+    async def run() -> None:
+        try:
+            await run_locked(services.db, f"check_statements:{rail}", lambda: check_statements(services, rails=[rail]))
+        except Exception:
+            log.exception("statement check of %s failed", rail)
+
+    return run

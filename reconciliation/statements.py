@@ -44,6 +44,7 @@ from payments.services.container import Services
 from payments.services.inserts import insert_ignoring_duplicates
 from payments.services.outbox import emit
 from payments.services.recording import record_order_payment
+from payments.services.refunds import reverse_refund
 from providers.base import BEIJING, ProviderError, StatementLine
 
 log = logging.getLogger("payrecon.statements")
@@ -262,23 +263,24 @@ class _DayCheck:
         )
         if refund is None:
             # A refund we never asked for or never heard of: the statement is the record of it.
-            session.add(
-                Refund(
-                    id=new_id("rfd"),
-                    payment_id=payment_id,
-                    provider=self.provider,
-                    out_trade_no=line.out_trade_no,
-                    refund_no=line.refund_no,
-                    amount_fen=-line.amount.fen,
-                    status="success",
-                    created_at=self.now,
-                    updated_at=self.now,
-                )
+            refund = Refund(
+                id=new_id("rfd"),
+                payment_id=payment_id,
+                provider=self.provider,
+                out_trade_no=line.out_trade_no,
+                refund_no=line.refund_no,
+                amount_fen=-line.amount.fen,
+                status="success",
+                created_at=self.now,
+                updated_at=self.now,
             )
+            session.add(refund)
+            await reverse_refund(session, refund)
             return "refund_recorded", payment_id, client_id
         if refund.status != "success":
             refund.status = "success"
             refund.updated_at = self.now
+        await reverse_refund(session, refund)
         return "refund", payment_id or refund.payment_id, client_id
 
     # -- the other direction: our payments the statement does not list ---------------------------------

@@ -21,6 +21,7 @@ from payments.persistence.ids import new_id
 from payments.persistence.tables import InboxMessage, Order, Payment, Refund
 from payments.services.inserts import insert_ignoring_duplicates
 from payments.services.recording import record_order_payment
+from payments.services.refunds import reverse_refund
 from providers.base import (
     Ack,
     ExpectedOrder,
@@ -189,19 +190,19 @@ class NotificationService:
         )
         status = event.status.value if isinstance(event.status, RefundStatus) else str(event.status)
         if refund is None:
-            session.add(
-                Refund(
-                    id=new_id("rfd"),
-                    payment_id=payment_id,
-                    provider=provider.name,
-                    out_trade_no=event.out_trade_no,
-                    refund_no=event.refund_no,
-                    amount_fen=event.amount.fen,
-                    status=status,
-                    created_at=now,
-                    updated_at=now,
-                )
+            refund = Refund(
+                id=new_id("rfd"),
+                payment_id=payment_id,
+                provider=provider.name,
+                out_trade_no=event.out_trade_no,
+                refund_no=event.refund_no,
+                amount_fen=event.amount.fen,
+                status=status,
+                created_at=now,
+                updated_at=now,
             )
+            session.add(refund)
         else:
             refund.status = status
             refund.updated_at = now
+        await reverse_refund(session, refund)
