@@ -11,9 +11,9 @@ from payments.services.container import Services
 from reconciliation.matching import match_unreferenced
 from tests.conftest import Tenant
 from tests.matching.conftest import (
-    id_number,
     allocations_by_case,
     events_of,
+    id_number,
     line,
     make_case,
     payments_of_client,
