@@ -20,6 +20,7 @@ from payments.api.problems import EXCEPTION_HANDLERS
 from payments.api.sandbox import sandbox
 from payments.api.v1.cases import CasesController
 from payments.api.v1.links import LINK_ROUTES
+from payments.api.v1.reports import REPORT_ROUTES
 from payments.api.v1.webhooks import WEBHOOK_ROUTES
 from payments.security.web import derive
 from payments.services.container import Services, build_services
@@ -78,6 +79,7 @@ def create_app(
             borrower_router(),
             *LINK_ROUTES,
             *WEBHOOK_ROUTES,
+            *REPORT_ROUTES,
             notify,
             health,
             ready,

@@ -120,7 +120,7 @@ def jobs_run(name: str) -> None:
 
 @main.group()
 def recon() -> None:
-    """Reconciliation: the daily statement check."""
+    """Reconciliation: statement checks, bank statement import, matching."""
 
 
 @recon.command("run")
@@ -191,6 +191,176 @@ def recon_run(day: object, providers: tuple[str, ...], dry_run: bool) -> None:
         )
     if failed:
         sys.exit(1)
+
+
+@recon.command("match")
+@click.option("--client", "client_id", help="Only this client's payments (client id); default all.")
+@click.option("--dry-run", is_flag=True, help="Decide and report, and write nothing.")
+def recon_match(client_id: str | None, dry_run: bool) -> None:
+    """Match payments without our reference (bank transfers) to cases with the rules engine.
+
+    Applies a payment only when one candidate is clearly ahead; the rest go to the review queue.
+    Safe to repeat: a payment is decided once.
+    """
+    from rich.progress import Progress
+
+    from payments.services.container import build_services
+    from reconciliation.jobs import job_lock
+    from reconciliation.matching import match_unreferenced
+
+    settings = _settings()
+
+    async def go() -> dict[str, object] | None:
+        services = build_services(settings)
+        try:
+            async with job_lock(services.db, "match_payments") as mine:
+                if not mine:
+                    return None
+                with Progress() as progress:
+                    task = progress.add_task("matching payments", total=None)
+                    report = await match_unreferenced(
+                        services,
+                        client_id=client_id,
+                        dry_run=dry_run,
+                        progress=lambda n: progress.advance(task, n),
+                    )
+            out = report.as_dict()
+            if dry_run:
+                out["decisions"] = [
+                    f"{d.payment_id}: {d.outcome.value} ({d.reason.value}) {', '.join(d.case_ids)}"
+                    for d in report.decisions
+                ]
+            return out
+        finally:
+            await services.aclose()
+
+    result = _run(go())
+    if result is None:
+        click.echo("payrecon: matching is running elsewhere; try again later", err=True)
+        sys.exit(1)
+    for line in result.pop("decisions", []):  # type: ignore[attr-defined]
+        click.echo(line)
+    click.echo(f"{'dry run, nothing written: ' if dry_run else ''}{result}")
+
+
+@recon.command("account")
+@click.argument("code")
+@click.option("--client", "client_name", required=True, help="Client name or id that owns the account.")
+@click.option("--name", default="", help="A label, e.g. the bank and branch.")
+@click.option(
+    "--tail", "account_tail", default="", help="Last digits of the account number (checked on import)."
+)
+def recon_account(code: str, client_name: str, name: str, account_tail: str) -> None:
+    """Register a collection bank account CODE, for `payrecon recon import --account CODE`."""
+    from payments.domain.errors import DomainError
+    from payments.services.access import ensure_client
+    from payments.services.container import build_services
+    from reconciliation.bank_import import add_account
+
+    settings = _settings()
+
+    async def go() -> str:
+        services = build_services(settings)
+        try:
+            client_id = await ensure_client(services.db, client_name)
+            return await add_account(
+                services, client_id=client_id, code=code, name=name, account_tail=account_tail
+            )
+        finally:
+            await services.aclose()
+
+    try:
+        account_id = _run(go())
+    except DomainError as exc:
+        click.echo(f"payrecon: {exc.detail}", err=True)
+        sys.exit(2)
+    click.echo(f"bank account {code} registered ({account_id})")
+
+
+@recon.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True))
+@click.option("--account", "account_code", required=True, help="The collection account's code.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "camt053", "mt940"]), help="Default: detected.")
+@click.option(
+    "--mapping",
+    "mapping_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help='TOML file with the CSV column mapping (a table; `preset = "..."` starts from a preset).',
+)
+@click.option(
+    "--preset",
+    help="A built-in CSV mapping: debit_credit_columns, income_expense_columns, amount_with_direction.",
+)
+@click.option("--no-match", is_flag=True, help="Only store the lines; match later.")
+def recon_import(
+    file: str,
+    account_code: str,
+    fmt: str | None,
+    mapping_file: str | None,
+    preset: str | None,
+    no_match: bool,
+) -> None:
+    """Import a bank statement FILE of a collection account: credits become payments to match.
+
+    Safe to repeat: a line already imported (same bank reference) is skipped.
+    """
+    import tomllib
+    from pathlib import Path
+
+    from rich.progress import Progress
+
+    from payments.domain.errors import DomainError
+    from payments.services.container import build_services
+    from reconciliation.bank_import import import_file
+    from reconciliation.bankfiles import CSV_PRESETS, CsvMapping
+    from reconciliation.bankfiles.model import BankFileError
+    from reconciliation.matching import match_unreferenced
+
+    settings = _settings()
+    mapping = None
+    try:
+        if mapping_file:
+            mapping = CsvMapping.from_dict(tomllib.loads(Path(mapping_file).read_text(encoding="utf-8")))
+        elif preset:
+            if preset not in CSV_PRESETS:
+                raise click.UsageError(f"no preset {preset!r}; known: {', '.join(sorted(CSV_PRESETS))}")
+            mapping = CSV_PRESETS[preset]
+    except (tomllib.TOMLDecodeError, ValueError, TypeError) as exc:
+        raise click.UsageError(f"--mapping: {exc}") from None
+    data = Path(file).read_bytes()
+
+    async def go() -> tuple[dict[str, object], dict[str, object] | None]:
+        services = build_services(settings)
+        try:
+            with Progress() as progress:
+                task = progress.add_task(f"importing {Path(file).name}", total=None)
+                report = await import_file(
+                    services,
+                    data,
+                    account_code=account_code,
+                    fmt=fmt,
+                    mapping=mapping,
+                    progress=lambda n: progress.advance(task, n),
+                )
+            matched = None
+            if not no_match and report.credits:
+                matched = (await match_unreferenced(services)).as_dict()
+            return report.as_dict(), matched
+        finally:
+            await services.aclose()
+
+    try:
+        report, matched = _run(go())
+    except (BankFileError, DomainError) as exc:
+        click.echo(f"payrecon: {getattr(exc, 'detail', exc)}", err=True)
+        sys.exit(2)
+    click.echo(
+        f"{report['account']}: {report['lines']} lines ({report['format']}), {report['new_lines']} new, "
+        f"{report['already_imported']} already imported; {report['credits']} credits "
+        f"({report['credits_fen']} fen), {report['debits']} debits ({report['debits_fen']} fen)"
+    )
+    if matched is not None:
+        click.echo(f"matched: {matched}")
 
 
 @main.group()

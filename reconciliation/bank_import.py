@@ -24,9 +24,9 @@ from payments.services import audit
 from payments.services.container import Services
 from payments.services.inserts import insert_ignoring_duplicates
 from payments.services.outbox import emit
+from reconciliation.bankfiles import CsvMapping, parse_bank_file
 from reconciliation.bankfiles.model import BankFileError, BankStatementLine
 
-CsvMapping = object  # TEMP
 
 log = logging.getLogger("payrecon.bank_import")
 
@@ -98,7 +98,7 @@ async def import_file(
     *,
     account_code: str,
     fmt: str | None = None,
-    mapping: CsvMapping | None = None,  # TEMP
+    mapping: CsvMapping | None = None,
     actor: str = "cli",
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
@@ -109,8 +109,6 @@ async def import_file(
         account = await session.scalar(select(BankAccount).where(BankAccount.code == account_code))
     if account is None:
         raise NotFound(f"no bank account with code {account_code!r}")
-    from reconciliation.bankfiles import parse_bank_file  # TEMP
-
     statement = parse_bank_file(data, fmt, mapping)
     stated = "".join(ch for ch in statement.account if ch.isalnum())
     if stated and account.account_tail and not stated.endswith(account.account_tail):
