@@ -45,6 +45,7 @@ log = logging.getLogger("payrecon.matching")
 # "case closed", not look like a stranger's transfer.
 CLOSED_CASES_KEPT = timedelta(days=180)
 BATCH = 2000  # payments decided per pass; the client's cases are read once per pass
+WRITE_BATCH = 200  # decisions written per transaction
 LIVE_LINK_STATES = ("active", "partially_paid")
 
 
@@ -93,8 +94,7 @@ async def match_unreferenced(
                 report.decisions.extend(decisions)
                 _count(report, decisions)
             else:
-                for decision in decisions:
-                    await _write(services, cid, decision, report)
+                await _write_all(services, decisions, report)
             if progress is not None:
                 progress(len(decisions))
             if len(payments) < BATCH:
@@ -239,28 +239,52 @@ async def _case_facts(session: AsyncSession, pii: PiiCipher, client_id: str) -> 
     return out
 
 
-async def _write(services: Services, client_id: str, decision: Decision, report: MatchReport) -> None:
-    async with services.db.transaction() as session:
-        payment = await session.get(Payment, decision.payment_id, with_for_update=True)
-        if payment is None or payment.status != "unmatched" or payment.unapplied_fen != decision.amount_fen:
-            report.skipped += 1
-            return
-        if decision.outcome is Outcome.APPLY:
-            apps = decision.applications
-            for i, app in enumerate(apps):
-                # The last case takes whatever is left, so rounding in the decision can't strand a fen.
-                share = payment.unapplied_fen if i == len(apps) - 1 else app.total_fen
-                if share > 0:
-                    await apply_payment(
-                        session, payment, app.case_id, None, amount_fen=share, actor="system:matching"
-                    )
-            report.applied += 1
-            return
-        await open_review_item(session, payment, decision)
-        if decision.outcome is Outcome.REVIEW:
-            report.review += 1
-        else:
-            report.duplicate += 1
+async def _write_all(services: Services, decisions: list[Decision], report: MatchReport) -> None:
+    """Write decisions in transactions of WRITE_BATCH: a commit per payment would cost more than the
+    payment's own writes. A batch that fails is written again one decision per transaction, so one bad
+    payment holds up only itself (and is logged and left unmatched for the next run)."""
+    for start in range(0, len(decisions), WRITE_BATCH):
+        batch = decisions[start : start + WRITE_BATCH]
+        counts = MatchReport()
+        try:
+            async with services.db.transaction() as session:
+                for decision in batch:
+                    await _write(session, decision, counts)
+        except Exception:
+            log.exception("matching: a batch of %d failed; writing its decisions one by one", len(batch))
+            counts = MatchReport()
+            for decision in batch:
+                try:
+                    async with services.db.transaction() as session:
+                        await _write(session, decision, counts)
+                except Exception:
+                    log.exception("matching: payment %s not written", decision.payment_id)
+                    counts.skipped += 1
+        for name in ("applied", "review", "duplicate", "skipped"):
+            setattr(report, name, getattr(report, name) + getattr(counts, name))
+
+
+async def _write(session: AsyncSession, decision: Decision, report: MatchReport) -> None:
+    payment = await session.get(Payment, decision.payment_id, with_for_update=True)
+    if payment is None or payment.status != "unmatched" or payment.unapplied_fen != decision.amount_fen:
+        report.skipped += 1
+        return
+    if decision.outcome is Outcome.APPLY:
+        apps = decision.applications
+        for i, app in enumerate(apps):
+            # The last case takes whatever is left, so rounding in the decision can't strand a fen.
+            share = payment.unapplied_fen if i == len(apps) - 1 else app.total_fen
+            if share > 0:
+                await apply_payment(
+                    session, payment, app.case_id, None, amount_fen=share, actor="system:matching"
+                )
+        report.applied += 1
+        return
+    await open_review_item(session, payment, decision)
+    if decision.outcome is Outcome.REVIEW:
+        report.review += 1
+    else:
+        report.duplicate += 1
 
 
 async def open_review_item(session: AsyncSession, payment: Payment, decision: Decision) -> ReviewItem:
