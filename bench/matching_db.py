@@ -19,9 +19,9 @@ import resource
 import time
 from datetime import UTC, date, datetime, timedelta
 
+from scratch_db import reset_database
 from sqlalchemy import text
 
-from scratch_db import reset_database
 from payments.persistence import migrate
 from payments.persistence.ids import new_id
 from payments.persistence.tables import Case, Client, Debt, Debtor, Payment
