@@ -14,6 +14,7 @@ import hmac
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,9 +95,23 @@ def save_keyring(path: Path, keyring: Keyring) -> None:
 
 
 class PiiCipher:
-    def __init__(self, keyring: Keyring) -> None:
+    """`reload` (the keyring file, read again) lets a running instance read rows another process has
+    already re-encrypted under a key added since this one started: rotation without a restart. The
+    blind-index key never changes with a reload (indexes would stop matching), so a keyring that
+    changes it is refused."""
+
+    def __init__(self, keyring: Keyring, reload: Callable[[], Keyring] | None = None) -> None:
         self.keyring = keyring
         self._aeads = {k: AESGCM(v) for k, v in keyring.keys.items()}
+        self._reload = reload
+
+    def _refresh(self) -> None:
+        assert self._reload is not None
+        fresh = self._reload()
+        if not hmac.compare_digest(fresh.blind_index_key, self.keyring.blind_index_key):
+            raise KeyringError("the keyring file changed its blind-index key; refusing to use it")
+        self.keyring = fresh
+        self._aeads = {k: AESGCM(v) for k, v in fresh.keys.items()}
 
     def encrypt(self, plaintext: str, *, column: str, row_id: str) -> str:
         nonce = os.urandom(12)
@@ -106,6 +121,9 @@ class PiiCipher:
     def decrypt(self, stored: str, *, column: str, row_id: str) -> str:
         key_id, _, blob = stored.partition(".")
         aead = self._aeads.get(key_id)
+        if aead is None and self._reload is not None:
+            self._refresh()
+            aead = self._aeads.get(key_id)
         if aead is None:
             raise KeyringError(f"no key {key_id!r} in the keyring")
         raw = base64.b64decode(blob)

@@ -61,7 +61,11 @@ def build_services(settings: Settings, notify_client_factory: NotifyClientFactor
     """`notify_client_factory` is how sandboxes reach our notify URLs (tests route it into the app)."""
     db = Database(settings.database_url, pool_size=settings.database.pool_size, echo=settings.database.echo)
     # Sandbox mode makes its own keyring on first start; live mode must be given one.
-    pii = PiiCipher(load_keyring(settings.pii_keyring_path, create=settings.mode == "sandbox"))
+    keyring_path = settings.pii_keyring_path
+    pii = PiiCipher(
+        load_keyring(keyring_path, create=settings.mode == "sandbox"),
+        reload=lambda: load_keyring(keyring_path, create=False),
+    )
     rails = build_rails(settings, notify_client_factory)
     base_url = settings.server.public_base_url.rstrip("/")
     orders = OrderService(db, rails.providers, base_url)
