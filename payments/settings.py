@@ -56,6 +56,8 @@ class AlipaySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     seller_id: str = ""  # the PID (2088...); when set, notifications for another seller are refused
     app_private_key: str = ""  # PEM; or APP_PRIVATE_KEY_FILE
     alipay_public_key: str = ""  # PEM; or ALIPAY_PUBLIC_KEY_FILE
+    # During a change of Alipay's key: the old one, still accepted until removed.
+    previous_alipay_public_key: str = ""  # PEM; or PREVIOUS_ALIPAY_PUBLIC_KEY_FILE
 
 
 class WechatPaySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

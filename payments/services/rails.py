@@ -51,6 +51,7 @@ def _live_config(settings: Settings, name: str) -> AlipayConfig | WechatPayConfi
                 seller_id=a.seller_id,
                 app_private_key_pem=_need(a.app_private_key, "alipay__app_private_key").encode(),
                 alipay_public_key_pem=_need(a.alipay_public_key, "alipay__alipay_public_key").encode(),
+                previous_alipay_public_key_pem=a.previous_alipay_public_key.encode(),
             )
         if name == "wechatpay":
             w = p.wechatpay

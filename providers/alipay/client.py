@@ -62,7 +62,12 @@ class AlipayProvider:
         self._http = http
         self._clock = clock
         self._private_key = crypto.load_private_key(config.app_private_key_pem)
-        self._alipay_key = crypto.load_public_key(config.alipay_public_key_pem)
+        self._alipay_keys = [crypto.load_public_key(config.alipay_public_key_pem)]
+        if config.previous_alipay_public_key_pem:
+            self._alipay_keys.append(crypto.load_public_key(config.previous_alipay_public_key_pem))
+
+    def _verified(self, content: str, signature: str, charset: str = "utf-8") -> bool:
+        return any(crypto.verify(key, content, signature, charset) for key in self._alipay_keys)
 
     # ---- requests ---------------------------------------------------------------------------
 
@@ -125,7 +130,7 @@ class AlipayProvider:
                 raise ProviderError("missing_signature", f"{method}: unsigned success response")
             # An unsigned failure is still a failure; nothing in it is acted upon.
             raise _business_error(method, code, sub_code, payload)
-        if not isinstance(signature, str) or not crypto.verify(self._alipay_key, content, signature):
+        if not isinstance(signature, str) or not self._verified(content, signature):
             raise ProviderError("bad_signature", f"{method}: response signature does not verify")
         if code != wire.SUCCESS_CODE:
             raise _business_error(method, code, sub_code, payload)
@@ -270,7 +275,7 @@ class AlipayProvider:
             raise NotificationRejected(RejectReason.BAD_SIGNATURE, "sign_type is not RSA2")
         charset = _CHARSETS[fields.get("charset", wire.CHARSET).lower()]
         content = crypto.notification_sign_content(fields)
-        if not crypto.verify(self._alipay_key, content, signature, charset):
+        if not self._verified(content, signature, charset):
             raise NotificationRejected(RejectReason.BAD_SIGNATURE)
         if fields.get("app_id") != self.config.app_id:
             raise NotificationRejected(RejectReason.FOREIGN_MERCHANT, f"app_id {fields.get('app_id')!r}")

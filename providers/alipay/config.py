@@ -18,6 +18,9 @@ class AlipayConfig:
     app_id: str
     app_private_key_pem: bytes  # the app's RSA key: PEM (PKCS#1 or PKCS#8) or the console's bare base64
     alipay_public_key_pem: bytes  # Alipay's RSA public key for this app: PEM or bare base64
+    # While Alipay's key is being changed: the key it is replacing, still accepted on responses and
+    # notifications (a notification signed just before the switch is retried for hours).
+    previous_alipay_public_key_pem: bytes = b""
     seller_id: str = ""  # the PID; when set, notifications for another seller are refused
     mode: Literal["live", "sandbox"] = "live"
     gateway_url: str = LIVE_GATEWAY

@@ -8,6 +8,7 @@ from datetime import datetime
 from urllib.parse import quote, unquote_plus, urlencode
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -433,3 +434,43 @@ async def test_ack_failure_is_anything_but_success_so_alipay_retries(kit):
 def test_percent_quoting_helper_matches_form_encoding():
     # The tests above build bodies with urlencode; make sure that is quote_plus-style (%2B for '+').
     assert urlencode({"a": "+ /"}) == "a=" + quote("+", safe="") + "+%2F"
+
+
+# ---- a change of Alipay's key ------------------------------------------------------------------------
+
+
+def _pem(key) -> bytes:  # type: ignore[no-untyped-def]
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+async def test_during_a_key_change_a_notification_signed_with_the_previous_key_verifies(kit):
+    # Alipay's new key is the stranger's; the sandbox platform key is the one being replaced.
+    provider = kit.provider_with(
+        alipay_public_key_pem=_pem(stranger_key()), previous_alipay_public_key_pem=_pem(platform_key())
+    )
+    body = signed_notification(payment_fields(kit.config))
+
+    event = provider.parse_notification(HEADERS, body, NOW)
+
+    assert event.out_trade_no == payment_fields(kit.config)["out_trade_no"]
+
+
+async def test_during_a_key_change_a_notification_signed_with_the_new_key_verifies(kit):
+    provider = kit.provider_with(
+        alipay_public_key_pem=_pem(stranger_key()), previous_alipay_public_key_pem=_pem(platform_key())
+    )
+    body = signed_notification(payment_fields(kit.config), key=stranger_key())
+
+    assert provider.parse_notification(HEADERS, body, NOW).kind == "payment"
+
+
+async def test_once_the_previous_key_is_removed_its_signatures_are_refused(kit):
+    provider = kit.provider_with(alipay_public_key_pem=_pem(stranger_key()))
+    body = signed_notification(payment_fields(kit.config))
+
+    with pytest.raises(NotificationRejected) as caught:
+        provider.parse_notification(HEADERS, body, NOW)
+
+    assert caught.value.reason is RejectReason.BAD_SIGNATURE
