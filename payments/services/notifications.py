@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payments.domain.money import Money
@@ -190,13 +190,31 @@ class NotificationService:
         )
         status = event.status.value if isinstance(event.status, RefundStatus) else str(event.status)
         if refund is None:
+            amount_fen = event.amount.fen
+            if getattr(provider, "refund_amount_cumulative", False):
+                # Only this refund's share is ours to record: the total less the refunds we know of.
+                known = await session.scalar(
+                    select(func.coalesce(func.sum(Refund.amount_fen), 0)).where(
+                        Refund.provider == provider.name,
+                        Refund.out_trade_no == event.out_trade_no,
+                        Refund.status != "failed",
+                    )
+                )
+                amount_fen -= int(known or 0)
+            if amount_fen <= 0:
+                log.warning(
+                    "refund %s of %s adds nothing to what is known; not recorded",
+                    event.refund_no,
+                    event.out_trade_no,
+                )
+                return
             refund = Refund(
                 id=new_id("rfd"),
                 payment_id=payment_id,
                 provider=provider.name,
                 out_trade_no=event.out_trade_no,
                 refund_no=event.refund_no,
-                amount_fen=event.amount.fen,
+                amount_fen=amount_fen,
                 status=status,
                 created_at=now,
                 updated_at=now,

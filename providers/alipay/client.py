@@ -49,6 +49,8 @@ def _is(sub_code: str, name: str) -> bool:
 
 class AlipayProvider:
     name = "alipay"
+    # A refund notification's refund_fee is the trade's refunded total so far, not this refund's amount.
+    refund_amount_cumulative = True
 
     def __init__(
         self,
