@@ -124,6 +124,24 @@ def payable_range(policy: AmountPolicy, balance_fen: int, paid_through_link_fen:
     return None
 
 
+def check_against_balance(policy: AmountPolicy, balance_fen: int) -> None:
+    """An offer must be a discount, and a plan must not add up to more than the case owes. (A fixed
+    amount or range minimum above the balance is allowed: the page then asks for the balance.)
+
+    An instalment plan may cover less than the balance (a first plan, say) but never more.
+    """
+    if balance_fen <= 0:
+        raise FieldError("amount_policy", "the case owes nothing")
+    owed = f"the case owes {balance_fen} fen"
+    if policy.kind is PolicyKind.SETTLEMENT and policy.amount_fen >= balance_fen:
+        raise FieldError(
+            "amount_policy.amount",
+            f"a settlement offer must be below the balance ({owed}); for the whole balance use full_balance",
+        )
+    if policy.kind is PolicyKind.INSTALMENTS and sum(i.amount_fen for i in policy.instalments) > balance_fen:
+        raise FieldError("amount_policy.instalments", f"add up to more than the balance ({owed})")
+
+
 def check_amount(choice: AmountChoice, amount_fen: int, field: str = "amount") -> int:
     if not choice.min_fen <= amount_fen <= choice.max_fen:
         raise FieldError(field, f"must be between {choice.min_fen} and {choice.max_fen} fen")

@@ -7,7 +7,7 @@ import secrets
 from datetime import UTC, date, datetime, time, timedelta, timezone
 
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from payments.domain.errors import Conflict, FieldError, NotFound
 from payments.domain.links import (
@@ -15,13 +15,14 @@ from payments.domain.links import (
     Instalment,
     LinkStatus,
     PolicyKind,
+    check_against_balance,
     expiry_for,
     link_transition,
 )
 from payments.domain.money import check_fen, format_yuan, parse_yuan
 from payments.persistence.db import Database, utcnow
 from payments.persistence.ids import new_id
-from payments.persistence.tables import Case, Client, Link
+from payments.persistence.tables import Case, Client, Debt, Link
 from payments.security.pii import PiiCipher
 from payments.services import audit
 from payments.services.access import Principal
@@ -190,6 +191,12 @@ class LinkService:
                 raise NotFound("no such case")
             if case.status not in ("open", "partially_paid", "on_hold"):
                 raise Conflict(f"the case is {case.status}; links can only be issued for open cases")
+            owed = await session.scalar(
+                select(
+                    func.coalesce(func.sum(Debt.principal_fen + Debt.interest_fen + Debt.fees_fen), 0)
+                ).where(Debt.case_id == case_id)
+            )
+            check_against_balance(policy, int(owed or 0))
             client = await session.get_one(Client, principal.client_id)
             link = Link(
                 id=link_id,

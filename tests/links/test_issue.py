@@ -385,16 +385,22 @@ async def test_settle_by_today_is_accepted(client, tenant):
 
 
 async def test_a_settlement_offer_lives_until_the_end_of_its_settle_by_day(client, tenant):
-    link = await new_link(client, tenant, amount_policy={"kind": "settlement", "amount": "100.00",
-                                                         "settle_by": _today_plus(20)})
+    link = await new_link(
+        client, tenant, amount_policy={"kind": "settlement", "amount": "100.00", "settle_by": _today_plus(20)}
+    )
     # 23:59:59 in Beijing is 15:59:59 UTC on the same date.
     assert link["expires_at"] == f"{_today_plus(20)}T15:59:59Z"
 
 
 async def test_a_settle_by_after_an_explicit_expiry_is_a_422_naming_it(client, tenant):
     case = await new_case(client, tenant)
-    resp = await issue(client, tenant, case["id"], expires_at=in_days(3),
-                       amount_policy={"kind": "settlement", "amount": "100.00", "settle_by": _today_plus(10)})
+    resp = await issue(
+        client,
+        tenant,
+        case["id"],
+        expires_at=in_days(3),
+        amount_policy={"kind": "settlement", "amount": "100.00", "settle_by": _today_plus(10)},
+    )
     assert_problem(resp, 422, "validation-error", "amount_policy.settle_by")
 
 
@@ -402,3 +408,36 @@ async def test_a_link_past_its_expiry_reads_expired_before_the_job_runs(client, 
     link = await new_link(client, tenant)
     await set_link(services, link["id"], expires_at=datetime.now(UTC) - timedelta(minutes=1))
     assert (await read_link(client, tenant, link["id"]))["status"] == "expired"
+
+
+async def test_settlement_offer_equal_to_the_balance_is_a_422_naming_the_amount(client, tenant):
+    # The default case owes 1000.00: an "offer" of all of it forgives nothing.
+    resp = await _bad(
+        client, tenant, amount_policy={"kind": "settlement", "amount": "1000.00", "settle_by": _today_plus(5)}
+    )
+    assert_problem(resp, 422, "validation-error", "amount_policy.amount")
+
+
+async def test_settlement_offer_above_the_balance_is_a_422_naming_the_amount(client, tenant):
+    resp = await _bad(
+        client, tenant, amount_policy={"kind": "settlement", "amount": "1200.00", "settle_by": _today_plus(5)}
+    )
+    assert_problem(resp, 422, "validation-error", "amount_policy.amount")
+
+
+async def test_instalments_adding_up_to_more_than_the_balance_are_a_422_naming_them(client, tenant):
+    plan = [
+        {"amount": "600.00", "due_date": _today_plus(10)},
+        {"amount": "500.00", "due_date": _today_plus(40)},
+    ]
+    resp = await _bad(client, tenant, amount_policy={"kind": "instalments", "instalments": plan})
+    assert_problem(resp, 422, "validation-error", "amount_policy.instalments")
+
+
+async def test_instalments_covering_part_of_the_balance_are_accepted(client, tenant):
+    plan = [
+        {"amount": "300.00", "due_date": _today_plus(10)},
+        {"amount": "200.00", "due_date": _today_plus(40)},
+    ]
+    resp = await _bad(client, tenant, amount_policy={"kind": "instalments", "instalments": plan})
+    assert resp.status_code == 201, resp.text
