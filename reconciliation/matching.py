@@ -248,8 +248,12 @@ async def _write_all(services: Services, decisions: list[Decision], report: Matc
         counts = MatchReport()
         try:
             async with services.db.transaction() as session:
-                for decision in batch:
-                    await _write(session, decision, counts)
+                rows = await _lock_batch(session, batch)
+                # Everything is loaded and locked: the writes go to the database in one flush at the
+                # commit, as multi-row statements, instead of a flush before every query.
+                with session.no_autoflush:
+                    for decision in batch:
+                        await _write(session, decision, counts, rows)
         except Exception:
             log.exception("matching: a batch of %d failed; writing its decisions one by one", len(batch))
             counts = MatchReport()
@@ -264,8 +268,50 @@ async def _write_all(services: Services, decisions: list[Decision], report: Matc
             setattr(report, name, getattr(report, name) + getattr(counts, name))
 
 
-async def _write(session: AsyncSession, decision: Decision, report: MatchReport) -> None:
-    payment = await session.get(Payment, decision.payment_id, with_for_update=True)
+@dataclass
+class _Locked:
+    payments: dict[str, Payment]
+    cases: dict[str, tuple[Case, Client, list[Debt]]]
+
+
+async def _lock_batch(session: AsyncSession, batch: list[Decision]) -> _Locked:
+    """Lock the batch's payments, then its cases, then their debts, each in id order (the order the
+    applier locks in too), and load them in three queries."""
+    ids = sorted(d.payment_id for d in batch)
+    payments = {
+        p.id: p
+        for p in await session.scalars(
+            select(Payment).where(Payment.id.in_(ids)).order_by(Payment.id).with_for_update()
+        )
+    }
+    case_ids = sorted({a.case_id for d in batch if d.outcome is Outcome.APPLY for a in d.applications})
+    if not case_ids:
+        return _Locked(payments, {})
+    cases = list(
+        await session.scalars(select(Case).where(Case.id.in_(case_ids)).order_by(Case.id).with_for_update())
+    )
+    debts: dict[str, list[Debt]] = defaultdict(list)
+    for debt in await session.scalars(
+        select(Debt)
+        .where(Debt.case_id.in_(case_ids))
+        .order_by(Debt.case_id, Debt.due_date, Debt.debt_ref)
+        .with_for_update()
+    ):
+        debts[debt.case_id].append(debt)
+    clients = {
+        c.id: c
+        for c in await session.scalars(select(Client).where(Client.id.in_({c.client_id for c in cases})))
+    }
+    return _Locked(payments, {c.id: (c, clients[c.client_id], debts[c.id]) for c in cases})
+
+
+async def _write(
+    session: AsyncSession, decision: Decision, report: MatchReport, rows: _Locked | None = None
+) -> None:
+    if rows is not None:
+        payment = rows.payments.get(decision.payment_id)
+    else:
+        payment = await session.get(Payment, decision.payment_id, with_for_update=True)
     if payment is None or payment.status != "unmatched" or payment.unapplied_fen != decision.amount_fen:
         report.skipped += 1
         return
@@ -276,7 +322,13 @@ async def _write(session: AsyncSession, decision: Decision, report: MatchReport)
             share = payment.unapplied_fen if i == len(apps) - 1 else app.total_fen
             if share > 0:
                 await apply_payment(
-                    session, payment, app.case_id, None, amount_fen=share, actor="system:matching"
+                    session,
+                    payment,
+                    app.case_id,
+                    None,
+                    amount_fen=share,
+                    actor="system:matching",
+                    locked=rows.cases.get(app.case_id) if rows is not None else None,
                 )
         report.applied += 1
         return
