@@ -14,6 +14,7 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.types import ControllerRouterHandler
 
 from payments.api.borrower.pages import borrower_router
+from payments.api.console import console_router
 from payments.api.notify import notify
 from payments.api.ops import health, ready
 from payments.api.problems import EXCEPTION_HANDLERS
@@ -36,6 +37,7 @@ NOT_BORROWER_PAGES = [
     "^/metrics",
     "^/schema",
     "^/pay-static/",
+    "^/console",  # staff pages: their own session-bound CSRF tokens and login throttling
 ]
 
 
@@ -77,6 +79,7 @@ def create_app(
         route_handlers=[
             CasesController,
             borrower_router(),
+            console_router(),
             *LINK_ROUTES,
             *WEBHOOK_ROUTES,
             *REPORT_ROUTES,

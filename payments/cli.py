@@ -1,4 +1,4 @@
-"""Composition root of the command line: `payrecon serve | db upgrade | demo | api-key | keys | recon`."""
+"""Composition root of the command line: `payrecon serve | db upgrade | demo | api-key | staff | keys | recon`."""
 
 from __future__ import annotations
 
@@ -518,6 +518,72 @@ def webhooks_replay(
 
 
 @main.group()
+def staff() -> None:
+    """Staff accounts of the finance review console (/console)."""
+
+
+@staff.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["clerk", "approver"]), required=True)
+@click.option("--client", "client", help="Client id or name this user works for; default all clients.")
+@click.option("--reveal", is_flag=True, help="May see debtors' and payers' personal data in full (audited).")
+@click.option("--totp", is_flag=True, help="Require a TOTP code at login; prints the secret once.")
+@click.option(
+    "--password-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Read the password from this file (first line) instead of prompting.",
+)
+def staff_add(
+    username: str, role: str, client: str | None, reveal: bool, totp: bool, password_file: str | None
+) -> None:
+    """Create a console user. The password is stored only as a scrypt hash."""
+    from pathlib import Path
+
+    from sqlalchemy import or_, select
+
+    from payments.domain.errors import DomainError
+    from payments.persistence.tables import Client
+    from payments.services.container import build_services
+    from payments.services.staff import StaffRole, StaffService, totp_uri
+
+    if password_file:
+        lines = Path(password_file).read_text().splitlines()
+        password = lines[0] if lines else ""
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    settings = _settings()
+
+    async def go() -> tuple[str, str | None, str | None]:
+        services = build_services(settings)
+        try:
+            client_id = None
+            if client:
+                async with services.db.sessions() as session:
+                    client_id = await session.scalar(
+                        select(Client.id).where(or_(Client.id == client, Client.name == client)).order_by(Client.id)
+                    )
+                if client_id is None:
+                    raise click.UsageError(f"no client {client!r}")
+            accounts = StaffService(services.db, services.pii, settings.console, services.web_secret)
+            user_id, secret = await accounts.create_user(
+                username, password, StaffRole(role), client_id=client_id, can_reveal=reveal, totp=totp
+            )
+            return user_id, secret, client_id
+        finally:
+            await services.aclose()
+
+    try:
+        user_id, secret, client_id = _run(go())
+    except DomainError as exc:
+        click.echo(f"payrecon: {exc.detail}", err=True)
+        sys.exit(1)
+    click.echo(f"staff user {user_id}: {username.strip().lower()} ({role}, {client_id or 'all clients'})")
+    if secret:
+        click.echo(f"TOTP secret (shown once): {secret}")
+        click.echo(f"otpauth URI: {totp_uri(secret, username.strip().lower())}")
+
+
+@main.group()
 def keys() -> None:
     """Encryption keys for personal data."""
 
@@ -551,7 +617,7 @@ def keys_rotate(batch_size: int, resume: bool) -> None:
         try:
             total = await count_stale_rows(services.db, services.pii)
             with Progress() as progress:
-                task = progress.add_task("re-encrypting debtors", total=total)
+                task = progress.add_task("re-encrypting sealed rows", total=total)
                 while n := await reencrypt_batch(services.db, services.pii, batch_size):
                     done += n
                     progress.update(task, advance=n)
@@ -559,7 +625,7 @@ def keys_rotate(batch_size: int, resume: bool) -> None:
             await services.aclose()
         return done
 
-    click.echo(f"re-encrypted {_run(go())} debtor rows under {keyring.active}")
+    click.echo(f"re-encrypted {_run(go())} rows (debtors, bank lines, link tokens, webhook secrets) under {keyring.active}")
 
 
 if __name__ == "__main__":

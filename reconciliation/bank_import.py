@@ -27,7 +27,6 @@ from payments.services.outbox import emit
 from reconciliation.bankfiles import CsvMapping, parse_bank_file
 from reconciliation.bankfiles.model import BankFileError, BankStatementLine
 
-
 log = logging.getLogger("payrecon.bank_import")
 
 PROVIDER = "bank_transfer"

@@ -519,4 +519,7 @@ class StatementLineRow(Base):
 
 # The other model modules register on the same metadata; importing them here means whoever has the
 # metadata (migrations, tests, create_all) has every table.
-from payments.persistence import tables_recon  # noqa: E402, F401
+from payments.persistence import (  # noqa: E402
+    tables_console,  # noqa: F401
+    tables_recon,  # noqa: F401
+)

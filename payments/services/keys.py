@@ -1,7 +1,7 @@
 """Re-encryption of everything sealed with the PII keyring under its active key, in restartable batches.
 
 What is sealed: debtors' personal data, imported bank lines (payer name, account, memo), link tokens
-(kept to show a link again) and webhook signing secrets. Rows with a `key_id` column are picked by it;
+(kept to show a link again), webhook signing secrets and staff TOTP secrets. Rows with a `key_id` column are picked by it;
 the others by the key id every ciphertext starts with. Old keys stay in the keyring until nothing uses
 them, so every row stays readable during a rotation.
 """
