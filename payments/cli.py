@@ -132,7 +132,8 @@ def recon() -> None:
 @click.option("--provider", "providers", multiple=True, help="Only this rail (repeatable); default all.")
 @click.option("--dry-run", is_flag=True, help="Fetch and compare, report, and write nothing.")
 def recon_run(day: object, providers: tuple[str, ...], dry_run: bool) -> None:
-    """Check each rail's statement for a day against our payments and notifications.
+    """Check each rail's statement for a day against our payments and notifications, match the
+    payments without our reference, and close the day (one `reconciliation.day_closed` per client).
 
     Safe to repeat: a line already checked is not checked again. Holds the same lock as the
     check_statements job, so it never runs beside it.
@@ -143,7 +144,9 @@ def recon_run(day: object, providers: tuple[str, ...], dry_run: bool) -> None:
 
     from payments.services.container import build_services
     from providers.base import ProviderError, StatementError
+    from reconciliation.days import close_day
     from reconciliation.jobs import job_lock
+    from reconciliation.matching import match_unreferenced
     from reconciliation.statements import check_statement, previous_beijing_day
 
     settings = _settings()
@@ -169,6 +172,14 @@ def recon_run(day: object, providers: tuple[str, ...], dry_run: bool) -> None:
                         except (ProviderError, StatementError) as exc:
                             reports.append({"provider": name, "error": str(exc)})
                         progress.advance(task)
+                    # Then the payments without our reference, and the day closed for each checked rail.
+                    progress.update(task, description="matching")
+                    matched = await match_unreferenced(services, dry_run=dry_run)
+                    reports.append({"provider": "matching", "matching": matched.as_dict()})
+                    if not dry_run:
+                        for r in reports:
+                            if "lines" in r:
+                                r["closed"] = await close_day(services, str(r["provider"]), when)
             return reports
         finally:
             await services.aclose()
@@ -182,6 +193,9 @@ def recon_run(day: object, providers: tuple[str, ...], dry_run: bool) -> None:
         if "error" in r:
             failed = True
             click.echo(f"{r['provider']}: not checked: {r['error']}")
+            continue
+        if "matching" in r:
+            click.echo(f"matching{' (dry run, nothing written)' if dry_run else ''}: {r['matching']}")
             continue
         click.echo(
             f"{r['provider']} {r['day']}{' (dry run, nothing written)' if dry_run else ''}: "

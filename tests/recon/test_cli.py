@@ -30,3 +30,13 @@ def test_recon_run_refuses_a_rail_that_is_not_enabled(tmp_path):
 
     assert result.exit_code == 2
     assert "no enabled rail paypal" in result.output
+
+
+def test_recon_run_also_reports_the_matching_of_payments_without_our_reference(tmp_path):
+    runner = CliRunner(env=_ENV | {"PAYRECON_DATA_DIR": str(tmp_path)})
+    assert runner.invoke(main, ["db", "upgrade"]).exit_code == 0
+
+    result = runner.invoke(main, ["recon", "run", "--day", today().isoformat(), "--dry-run"])
+
+    assert result.exit_code == 0, result.output
+    assert "matching (dry run, nothing written): {'clients': 0, 'payments': 0" in result.output
