@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar import Request
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 
+from payments.api.body import refuse_nul_in_url
 from payments.services.access import Principal, Role, authenticate
 
 
@@ -16,6 +17,9 @@ async def principal_of(request: Request) -> Principal:
     principal = await authenticate(request.app.state.services.db, token.strip())
     if principal is None:
         raise NotAuthorizedException("the API key is unknown or revoked")
+    # Every /v1 handler that reads or writes data asks who is calling first: the one place that sees
+    # each path and query after authentication and before the database does.
+    refuse_nul_in_url(request)
     return principal
 
 

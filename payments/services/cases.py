@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from payments.services.access import Principal
 from payments.services.case_input import CaseCommand
 from payments.services.views import Amounts, CasePage, CaseView, DebtView, MaskedDebtor
 
+_CURSOR_ID = re.compile(r"case_[0-9a-z]{1,27}")
 BeforeCommit = Callable[[AsyncSession, "UpsertResult"], None]
 COMPONENTS = (Component.PRINCIPAL, Component.INTEREST, Component.FEES)
 
@@ -352,6 +354,8 @@ def decode_cursor(cursor: str) -> str:
         value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (ValueError, UnicodeDecodeError):
         raise FieldError("cursor", "is not a cursor this API returned") from None
-    if not value.startswith("case_") or len(value) > 32:
+    # Only a case id's own characters: anything else (NUL above all, which PostgreSQL cannot compare)
+    # would reach the query.
+    if not _CURSOR_ID.fullmatch(value):
         raise FieldError("cursor", "is not a cursor this API returned")
     return value

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+import zlib
 from datetime import datetime
 
 from payments.domain.money import Money
@@ -36,6 +37,10 @@ TYPE_REFUND = "退款"
 # Far above a day's bill for one merchant; refuses zip bombs before they are inflated.
 MAX_ENTRY_BYTES = 256 * 1024 * 1024
 _UTF8_NAME_FLAG = 0x800
+# What zipfile raises besides BadZipFile on a corrupt archive: a broken deflate stream (zlib.error),
+# offsets past the data (ValueError, EOFError, OSError), unsupported compression (NotImplementedError),
+# an encrypted entry (RuntimeError).
+_CORRUPT = (zlib.error, ValueError, OSError, EOFError, NotImplementedError, RuntimeError)
 
 
 def entry_name(info: zipfile.ZipInfo) -> str:
@@ -61,22 +66,32 @@ def parse(data: bytes) -> list[StatementLine]:
 def _detail_text(data: bytes) -> str:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile as exc:
+    except (zipfile.BadZipFile, *_CORRUPT) as exc:
         raise StatementError("not a zip file") from exc
-    with archive:
-        details = [
-            info
-            for info in archive.infolist()
-            if DETAIL_MARK in entry_name(info) and SUMMARY_MARK not in entry_name(info)
-        ]
-        if not details:
-            raise StatementError("no 业务明细 detail file in the bill zip")
-        info = details[0]
-        if info.file_size > MAX_ENTRY_BYTES:
-            raise StatementError("detail file too large")
-        raw = archive.read(info)
+    try:
+        with archive:
+            details = [
+                info
+                for info in archive.infolist()
+                if DETAIL_MARK in entry_name(info) and SUMMARY_MARK not in entry_name(info)
+            ]
+            if not details:
+                raise StatementError("no 业务明细 detail file in the bill zip")
+            info = details[0]
+            if info.file_size > MAX_ENTRY_BYTES:
+                raise StatementError("detail file too large")
+            raw = archive.read(info)
+    except StatementError:
+        raise
+    except (zipfile.BadZipFile, *_CORRUPT) as exc:
+        raise StatementError(
+            f"the detail file cannot be read from the zip ({type(exc).__name__}: {exc})"
+        ) from exc
     # GB18030 is a strict superset of GBK, so it reads GBK files and never mis-decodes them.
-    return raw.decode("gb18030")
+    try:
+        return raw.decode("gb18030")
+    except UnicodeDecodeError as exc:
+        raise StatementError(f"the detail file is not GBK text (byte {exc.start})") from None
 
 
 def _parse_detail(text: str) -> list[StatementLine]:

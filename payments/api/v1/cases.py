@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from payments.api.auth import principal_of, require
 from payments.api.body import decode_json
+from payments.api.openapi import json_body
 from payments.domain.cases import CaseStatus
 from payments.domain.errors import Conflict
 from payments.services.access import Role
@@ -41,7 +42,7 @@ class CasesController(Controller):
             "201 when created, 200 when amended or unchanged. With an `Idempotency-Key` header the first "
             "response is replayed for the same body; a different body with the same key is a 409."
         ),
-        request_body=CaseIn,  # documented in the schema; the raw body is decoded in the handler
+        operation_class=json_body(CaseIn),  # documented in the schema; the handler decodes the raw body
         responses=None,
     )
     async def upsert(

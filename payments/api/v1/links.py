@@ -10,6 +10,7 @@ from litestar.params import PathParameter
 
 from payments.api.auth import principal_of, require
 from payments.api.body import decode_json
+from payments.api.openapi import json_body
 from payments.services.access import Role
 from payments.services.links import LinkIn, LinkView
 
@@ -22,7 +23,7 @@ class RevokeIn(msgspec.Struct, forbid_unknown_fields=True):
     "/v1/cases/{case_id:str}/links",
     tags=["links"],
     status_code=201,
-    request_body=LinkIn,
+    operation_class=json_body(LinkIn),
     summary="Issue a payment link (URL and QR) for a case",
     description="Amount policies: full_balance (default), fixed, range (min to balance), instalments, "
     "settlement (needs approval by a finance key before it goes live). Expiry defaults to 7 days, at most 180.",
@@ -40,7 +41,13 @@ async def read_link(request: Request, link_id: Annotated[str, PathParameter()]) 
     return await request.app.state.services.links.get_link(principal, link_id)
 
 
-@post("/v1/links/{link_id:str}/revoke", tags=["links"], status_code=200, summary="Revoke a link at once")
+@post(
+    "/v1/links/{link_id:str}/revoke",
+    tags=["links"],
+    status_code=200,
+    operation_class=json_body(RevokeIn, required=False),
+    summary="Revoke a link at once",
+)
 async def revoke_link(request: Request, link_id: Annotated[str, PathParameter()]) -> LinkView:
     principal = require(await principal_of(request), Role.CASE_SYSTEM, Role.FINANCE)
     body = await request.body()

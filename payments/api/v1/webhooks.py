@@ -4,6 +4,7 @@ catalogue of event types with an example of each."""
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post
@@ -11,6 +12,8 @@ from litestar.params import PathParameter, QueryParameter
 
 from payments.api.auth import principal_of, require
 from payments.api.body import decode_json
+from payments.api.openapi import json_body
+from payments.domain.errors import FieldError
 from payments.outbox.events import EVENT_CLASSES, EXAMPLES, json_schema, summary
 from payments.outbox.schedule import RETRY_DELAYS
 from payments.outbox.views import (
@@ -63,6 +66,18 @@ Event types (example of each at `GET /v1/webhook-events`):
 """
 
 
+def _refuse_unsplittable(url: str) -> None:
+    """A URL that urlsplit refuses (an unclosed IPv6 bracket: "https://[") is a 422 on `url`.
+
+    payments.outbox.targets.check_url calls urlsplit outside its own error handling, so without this
+    the ValueError would be a 500. The check belongs there; this guard can go once it is.
+    """
+    try:
+        urlsplit(url.strip())
+    except ValueError:
+        raise FieldError("url", "is not a valid URL") from None
+
+
 class WebhookEndpointsController(Controller):
     path = "/v1/webhook-endpoints"
     tags = ["webhooks"]
@@ -70,7 +85,7 @@ class WebhookEndpointsController(Controller):
     @post(
         "/",
         status_code=201,
-        request_body=EndpointIn,
+        operation_class=json_body(EndpointIn),
         summary="Register a webhook endpoint; the response holds its signing secret, shown only once",
         description="`url` must be https (plain http only to loopback in sandbox mode) and must not resolve "
         "to a private address. `event_types` omitted means every type.\n" + DELIVERY,
@@ -78,6 +93,7 @@ class WebhookEndpointsController(Controller):
     async def create(self, request: Request) -> EndpointWithSecret:
         principal = require(await principal_of(request), *MANAGERS)
         data = decode_json(await request.body(), EndpointIn)
+        _refuse_unsplittable(data.url)
         return await request.app.state.services.webhooks.create(principal, data)
 
     @get("/", summary="The client's webhook endpoints (secrets are never shown again)")
@@ -92,12 +108,14 @@ class WebhookEndpointsController(Controller):
 
     @patch(
         "/{endpoint_id:str}",
-        request_body=EndpointPatch,
+        operation_class=json_body(EndpointPatch),
         summary="Change the URL, event types or description",
     )
     async def update(self, request: Request, endpoint_id: Annotated[str, PathParameter()]) -> EndpointView:
         principal = require(await principal_of(request), *MANAGERS)
         data = decode_json(await request.body(), EndpointPatch)
+        if isinstance(data.url, str):
+            _refuse_unsplittable(data.url)
         return await request.app.state.services.webhooks.update(principal, endpoint_id, data)
 
     @delete("/{endpoint_id:str}", status_code=204, summary="Delete an endpoint: nothing more is sent to it")
@@ -184,7 +202,7 @@ class WebhookEndpointsController(Controller):
     @post(
         "/{endpoint_id:str}/replay",
         status_code=202,
-        request_body=ReplayIn,
+        operation_class=json_body(ReplayIn),
         summary="Send again every message since a time (optionally only those not delivered), in order",
     )
     async def replay_since(
