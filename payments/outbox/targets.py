@@ -87,8 +87,11 @@ async def check_url(url: str, policy: TargetPolicy, resolve: Resolver = system_r
     url = url.strip()
     if len(url) > MAX_URL:
         raise FieldError("url", f"must be at most {MAX_URL} characters")
-    parts = urlsplit(url)
-    scheme, host = parts.scheme.lower(), (parts.hostname or "")
+    try:
+        parts = urlsplit(url)
+        scheme, host = parts.scheme.lower(), (parts.hostname or "")
+    except ValueError:  # an unclosed "[" and the like: not a URL at all
+        raise FieldError("url", "must be an absolute https URL") from None
     if scheme not in ("https", "http") or not host:
         raise FieldError("url", "must be an absolute https URL")
     if parts.username is not None or parts.password is not None:

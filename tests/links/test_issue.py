@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 from payments.services.links import LinkService
 from tests.api.conftest import ID_NUMBER, NAME, PHONE, assert_problem, debt
@@ -377,7 +377,8 @@ async def test_approving_twice_is_a_409(client, tenant):
 
 
 async def test_settle_by_today_is_accepted(client, tenant):
-    today = datetime.now(UTC).date().isoformat()
+    # Today as the borrower and the creditor read it: Beijing's day, which is UTC's next day after 16:00.
+    today = datetime.now(timezone(timedelta(hours=8))).date().isoformat()
     link = await new_link(
         client, tenant, amount_policy={"kind": "settlement", "amount": "1.00", "settle_by": today}
     )

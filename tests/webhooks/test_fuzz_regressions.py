@@ -33,12 +33,6 @@ async def test_changing_to_an_unsplittable_url_is_a_422_on_url_not_a_500(client,
     assert_problem(resp, 422, "validation-error", "url")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="check_url lets urlsplit's ValueError out; payments/api/v1/webhooks.py guards the API. "
-    "When this passes, move the guard into check_url and drop this marker.",
-)
 async def test_check_url_itself_refuses_an_unsplittable_url_as_a_field_error():
     with pytest.raises(FieldError):
         await check_url("https://[", TargetPolicy(live=True))
