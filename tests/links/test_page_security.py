@@ -322,3 +322,13 @@ async def test_the_api_is_not_under_the_page_rate_limit(client, tenant, browser)
         await browser.get("/pay/AAAAAAAAAAAAAAAAAAAAAA")
     resp = await browser.get("/health")
     assert resp.status_code == 200
+
+
+async def test_markup_in_the_creditor_name_is_shown_escaped_after_the_identity_check(client, tenant, browser):
+    hostile = '<script>alert(1)</script><img src=x onerror="alert(2)">'
+    link = await new_link(client, tenant, case_extra={"creditor_name": hostile})
+
+    page = await pass_check(browser, link)
+
+    assert "<script>alert(1)" not in page.text and "<img src=x" not in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
