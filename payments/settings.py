@@ -72,6 +72,11 @@ class WechatPaySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True
     platform_public_key: str = ""  # PEM; or PLATFORM_PUBLIC_KEY_FILE
     # More platform keys during a rotation: key id -> PEM (TOML table in the config file)
     extra_platform_public_keys: dict[str, str] = msgspec.field(default_factory=dict)
+    # Paying inside WeChat's own browser (JSAPI) needs the payer's openid, which only the web OAuth of
+    # an official account (公众号) bound to the merchant gives. Its appid defaults to `appid`; without
+    # its AppSecret, WeChat's browser is offered H5 as before (which WeChat refuses in-app).
+    official_account_appid: str = ""
+    official_account_secret: str = ""  # or OFFICIAL_ACCOUNT_SECRET_FILE
 
 
 class BankCardSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

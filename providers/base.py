@@ -44,6 +44,9 @@ class Scene(enum.StrEnum):
 
     QR = "qr"  # desktop browser: show a QR to scan with the provider's app
     MOBILE = "mobile"  # phone browser or in-app browser: redirect into the provider's flow
+    # Inside the provider's own app, with the payer already known to it (OrderRequest.payer_id): the
+    # page calls the app's payment bridge (WeChat JSAPI). A rail without such a product treats it as MOBILE.
+    IN_APP = "in_app"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +59,9 @@ class OrderRequest:
     expires_at: datetime  # timezone-aware
     scene: Scene
     client_ip: str = "127.0.0.1"
+    # The payer's id at the provider for Scene.IN_APP (WeChat: the openid under our official account).
+    # Used for this one request and never stored by the service; kept out of reprs, so out of logs.
+    payer_id: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +70,11 @@ class PayAction:
 
     kind "qr": show `qr_payload` as a QR code. "redirect": send the browser to `url`.
     "form": render an auto-submitting POST form to `url` with `fields` (the bank card hosted page).
+    "bridge": the page hands `fields` to the provider app's in-page payment bridge (WeChat
+    `getBrandWCPayRequest`); `provider_ref` lets the rail sign them again later (see InAppPayments).
     """
 
-    kind: Literal["qr", "redirect", "form"]
+    kind: Literal["qr", "redirect", "form", "bridge"]
     url: str = ""
     qr_payload: str = ""
     fields: Mapping[str, str] = field(default_factory=dict)
@@ -201,6 +209,29 @@ class StatementLine:
     refund_no: str = ""
     status: str = ""
     line_no: int = 0
+
+
+@runtime_checkable
+class InAppPayments(Protocol):
+    """What a rail adds when it can take payment inside its own app's browser (WeChat: JSAPI).
+
+    Such a payment needs the payer's id at the provider, which the app gives only through its web
+    OAuth: send the browser to `payer_auth_url`, and on its return trade the one-time code for the id.
+    """
+
+    def in_app_ready(self) -> bool:
+        """Whether the settings this needs (WeChat: official account appid and AppSecret) are there."""
+        ...
+
+    def payer_auth_url(self, redirect_uri: str, state: str) -> str: ...
+
+    async def payer_id_for_code(self, code: str) -> str:
+        """Raises ProviderError when the provider refuses the code (unknown, used, expired)."""
+        ...
+
+    def bridge_params(self, provider_ref: str) -> Mapping[str, str] | None:
+        """Freshly signed bridge parameters for a "bridge" order, or None when `provider_ref` is not one."""
+        ...
 
 
 @runtime_checkable

@@ -166,9 +166,12 @@ class BorrowerService:
             link_status=status,
         )
 
-    async def start_payment(
-        self, ref: LinkRef, amount_fen: int, channel: str, scene: Scene, return_url: str, client_ip: str
-    ) -> StartedOrder:
+    async def check_payment(self, ref: LinkRef, amount_fen: int, channel: str) -> tuple[Link, DueView]:
+        """What start_payment checks before it creates an order; raises the same errors.
+
+        The pay page runs it before sending a WeChat browser through OAuth, so a wrong amount is told
+        at once rather than after the round trip.
+        """
         if channel not in ref.channels:
             raise FieldError("channel", "is not offered by this link")
         due = await self.due(ref)
@@ -179,6 +182,19 @@ class BorrowerService:
             link = await session.get_one(Link, ref.link_id)
         if link.max_payments is not None and link.payments_count >= link.max_payments:
             raise Conflict("this link has reached its number of payments")
+        return link, due
+
+    async def start_payment(
+        self,
+        ref: LinkRef,
+        amount_fen: int,
+        channel: str,
+        scene: Scene,
+        return_url: str,
+        client_ip: str,
+        payer_id: str = "",
+    ) -> StartedOrder:
+        link, due = await self.check_payment(ref, amount_fen, channel)
         return await self.orders.start(
             client_id=link.client_id,
             case_id=link.case_id,
@@ -189,6 +205,7 @@ class BorrowerService:
             subject=f"还款 {due.creditor_name}"[:60],
             return_url=return_url,
             client_ip=client_ip,
+            payer_id=payer_id,
         )
 
     async def order_view(self, ref: LinkRef, order_id: str) -> OrderView | None:
@@ -232,3 +249,8 @@ class BorrowerService:
     async def qr_payload(self, order_id: str) -> str | None:
         async with self.db.sessions() as session:
             return await session.scalar(select(Order.qr_payload).where(Order.id == order_id))
+
+    async def provider_ref(self, order_id: str) -> str:
+        """The rail's handle of the order (for a WeChat JSAPI order, its prepay package)."""
+        async with self.db.sessions() as session:
+            return await session.scalar(select(Order.provider_ref).where(Order.id == order_id)) or ""

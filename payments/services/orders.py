@@ -58,7 +58,9 @@ class OrderService:
         link_id: str | None = None,
         client_ip: str = "127.0.0.1",
         ttl: timedelta = DEFAULT_ORDER_TTL,
+        payer_id: str = "",
     ) -> StartedOrder:
+        """`payer_id` (Scene.IN_APP: the payer's id at the provider) goes to the provider only."""
         rail = self.providers.get(provider)
         if rail is None:
             raise FieldError("channel", f"{provider!r} is not an enabled payment channel")
@@ -94,6 +96,7 @@ class OrderService:
             expires_at=expires_at,
             scene=scene,
             client_ip=client_ip,
+            payer_id=payer_id,
         )
         try:
             action = await rail.create_order(request)

@@ -73,6 +73,8 @@ def _live_config(settings: Settings, name: str) -> AlipayConfig | WechatPayConfi
                 apiv3_key=_need(w.apiv3_key, "wechatpay__apiv3_key"),
                 platform_public_keys=keys,
                 refund_notify_url=f"{settings.server.public_base_url.rstrip('/')}/notify/wechatpay",
+                official_account_appid=w.official_account_appid,
+                official_account_secret=w.official_account_secret,
             )
         b = p.bankcard
         return BankCardConfig(

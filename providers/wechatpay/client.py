@@ -29,7 +29,7 @@ from providers.base import (
     StatementLine,
     TxnStatus,
 )
-from providers.wechatpay import crypto, statement, transform
+from providers.wechatpay import crypto, jsapi, oauth, statement, transform
 from providers.wechatpay import wire as w
 from providers.wechatpay.config import WechatPayConfig
 from providers.wechatpay.notification import parse_notification
@@ -52,6 +52,7 @@ class WechatPayProvider:
         self._http = http
         self._merchant_key = crypto.load_private_key(config.merchant_private_key_pem)
         self._platform_keys = crypto.load_platform_keys(config.platform_public_keys)
+        oauth.install_log_redaction()
 
     # -- orders -------------------------------------------------------------------------------
 
@@ -68,6 +69,8 @@ class WechatPayProvider:
         if order.scene is Scene.QR:
             answer = await self._call("POST", w.PATH_NATIVE, body)
             return PayAction(kind="qr", qr_payload=_required_text(answer, "code_url"))
+        if order.scene is Scene.IN_APP:
+            return await self._create_jsapi_order(body, order.payer_id)
         body["scene_info"] = {"payer_client_ip": order.client_ip, "h5_info": {"type": "Wap"}}
         answer = await self._call("POST", w.PATH_H5, body)
         h5_url = _required_text(answer, "h5_url")
@@ -76,6 +79,65 @@ class WechatPayProvider:
         separator = "&" if "?" in h5_url else "?"
         return PayAction(
             kind="redirect", url=f"{h5_url}{separator}redirect_url={quote(order.return_url, safe='')}"
+        )
+
+    async def _create_jsapi_order(self, base: w.OrderRequestBody, openid: str) -> PayAction:
+        if not openid:
+            raise ProviderError("PARAM_ERROR", "a JSAPI order needs the payer's openid")
+        body: jsapi.JsapiOrderBody = {**base, "appid": self.config.jsapi_appid, "payer": {"openid": openid}}
+        answer = await self._call("POST", jsapi.PATH_JSAPI, body)
+        try:
+            package = jsapi.package_for(_required_text(answer, "prepay_id"))
+        except ValueError as exc:
+            raise ProviderError("INVALID_RESPONSE", str(exc)) from None
+        # The package is all the page needs later: the parameters are signed again for each view, so
+        # nothing about the payer is kept.
+        return PayAction(kind="bridge", fields=self._sign_bridge(package), provider_ref=package)
+
+    # -- paying inside WeChat's browser (InAppPayments) -------------------------------------------
+
+    def in_app_ready(self) -> bool:
+        return self.config.in_app_ready
+
+    def payer_auth_url(self, redirect_uri: str, state: str) -> str:
+        return oauth.authorize_url(
+            self.config.oauth_authorize_url, self.config.jsapi_appid, redirect_uri, state
+        )
+
+    async def payer_id_for_code(self, code: str) -> str:
+        """Trade a one-time OAuth code for the payer's openid under our official account."""
+        if not self.config.in_app_ready:
+            raise ProviderError("OAUTH_NOT_CONFIGURED", "no official account AppSecret is configured")
+        if not oauth.CODE.fullmatch(code):
+            raise ProviderError(f"OAUTH_{oauth.ERR_INVALID_CODE}", "invalid code")
+        params = oauth.token_params(self.config.jsapi_appid, self.config.official_account_secret, code)
+        url = httpx.URL(self.config.oauth_api_url + oauth.PATH_ACCESS_TOKEN, params=params)
+        try:
+            response = await self._http.get(
+                url, headers={"Accept": "application/json", "User-Agent": USER_AGENT}
+            )
+            raw = await response.aread()
+        except httpx.HTTPError as exc:
+            raise ProviderError("NETWORK_ERROR", type(exc).__name__, retryable=True) from None
+        if not response.is_success:
+            raise ProviderError(f"HTTP_{response.status_code}", "", retryable=response.status_code >= 500)
+        try:
+            return oauth.openid_from_answer(raw)
+        except oauth.OAuthRefused as exc:
+            # errmsg is WeChat's fixed wording (plus a request id), never the code or the secret.
+            raise ProviderError(
+                f"OAUTH_{exc.errcode}", exc.errmsg, retryable=exc.errcode in oauth.RETRYABLE
+            ) from None
+
+    def bridge_params(self, provider_ref: str) -> dict[str, str] | None:
+        if jsapi.prepay_id_of(provider_ref) is None:
+            return None
+        return self._sign_bridge(provider_ref)
+
+    def _sign_bridge(self, package: str) -> dict[str, str]:
+        stamp = str(int(time.time()))
+        return jsapi.bridge_params(
+            self._merchant_key, self.config.jsapi_appid, package, stamp, crypto.new_nonce()
         )
 
     async def query_order(self, out_trade_no: str, provider_ref: str = "") -> OrderState:

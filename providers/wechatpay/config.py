@@ -9,6 +9,9 @@ from types import MappingProxyType
 from typing import Literal
 
 LIVE_GATEWAY = "https://api.mch.weixin.qq.com"
+# WeChat web OAuth for official accounts: the browser goes to the first, the server calls the second.
+LIVE_OAUTH_AUTHORIZE = "https://open.weixin.qq.com/connect/oauth2/authorize"
+LIVE_OAUTH_API = "https://api.weixin.qq.com"
 
 # Real public-key ids look like PUB_KEY_ID_0114232134912410000000000000; certificate serials are hex.
 PUB_KEY_ID_PREFIX = "PUB_KEY_ID_"
@@ -45,6 +48,13 @@ class WechatPayConfig:
     # platform (and the sandbox uses the order's notify_url).
     refund_notify_url: str = ""
     notify_max_skew_seconds: int = 300
+    # Paying inside WeChat's browser (JSAPI) needs the payer's openid under an official account (公众号),
+    # got by web OAuth with that account's AppSecret. The account's appid defaults to `appid`; without
+    # the secret, in-app payment is off and WeChat's browser gets H5 as before.
+    official_account_appid: str = ""
+    official_account_secret: str = field(default="", repr=False)
+    oauth_authorize_url: str = LIVE_OAUTH_AUTHORIZE
+    oauth_api_url: str = LIVE_OAUTH_API
 
     def __post_init__(self) -> None:
         if self.mode not in ("live", "sandbox"):
@@ -70,8 +80,27 @@ class WechatPayConfig:
         if not 0 < self.notify_max_skew_seconds <= 300:
             # WeChat's own limit is 5 minutes; a wider window only widens the replay window.
             raise ValueError("wechatpay notify_max_skew_seconds must be between 1 and 300")
+        for name in ("oauth_authorize_url", "oauth_api_url"):
+            url = getattr(self, name)
+            # The secret and the code travel to the API URL, so live mode never lets them go in clear.
+            if not url.startswith("https://" if self.mode == "live" else ("https://", "http://")):
+                raise ValueError(f"wechatpay {name} must be an http(s) URL, https in live mode")
+        if self.official_account_secret and not (
+            self.official_account_secret.isascii() and self.official_account_secret.isalnum()
+        ):
+            raise ValueError("wechatpay official_account_secret must be the AppSecret (letters and digits)")
         object.__setattr__(self, "platform_public_keys", MappingProxyType(dict(self.platform_public_keys)))
         object.__setattr__(self, "gateway_url", self.gateway_url.rstrip("/"))
+        object.__setattr__(self, "oauth_api_url", self.oauth_api_url.rstrip("/"))
+
+    @property
+    def jsapi_appid(self) -> str:
+        """The appid of JSAPI orders and of the page's bridge call: the one the openid belongs to."""
+        return self.official_account_appid or self.appid
+
+    @property
+    def in_app_ready(self) -> bool:
+        return bool(self.official_account_secret)
 
     @property
     def apiv3_key_bytes(self) -> bytes:

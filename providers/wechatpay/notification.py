@@ -101,7 +101,8 @@ def _ours(config: WechatPayConfig, data: dict[str, object], *, with_appid: bool)
         raise NotificationRejected(RejectReason.FOREIGN_MERCHANT, f"mchid {mchid}")
     if with_appid:
         appid = text(data, "appid")
-        if appid != config.appid:
+        # JSAPI orders are made under the official account's appid, which may differ from `appid`.
+        if appid not in (config.appid, config.jsapi_appid):
             raise NotificationRejected(RejectReason.FOREIGN_MERCHANT, f"appid {appid}")
 
 
@@ -126,7 +127,7 @@ def _payment(
     fields = {
         "event_id": event_id,
         "event_type": event_type,
-        "appid": config.appid,
+        "appid": text(data, "appid"),
         "mchid": config.mchid,
         "out_trade_no": text(data, "out_trade_no"),
         "transaction_id": transaction_id,

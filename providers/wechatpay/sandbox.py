@@ -13,7 +13,7 @@ import json
 import re
 import secrets
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlsplit
@@ -30,11 +30,17 @@ from providers.simulator import (
     load_or_create_rsa_key,
     public_pem,
 )
-from providers.wechatpay import crypto
+from providers.wechatpay import crypto, jsapi, oauth
 from providers.wechatpay import wire as w
 from providers.wechatpay.config import PUB_KEY_ID_PREFIX, WechatPayConfig
 from providers.wechatpay.sandbox_api import SandboxApi, SandboxError
-from providers.wechatpay.sandbox_cashier import render_cashier, render_missing
+from providers.wechatpay.sandbox_cashier import (
+    BRIDGE_SCRIPT,
+    render_bridge_refused,
+    render_cashier,
+    render_missing,
+)
+from providers.wechatpay.sandbox_oauth import SandboxOAuth
 from providers.wechatpay.sandbox_store import (
     SandboxOrder,
     SandboxPayment,
@@ -50,6 +56,7 @@ KEY_DIR = "wechatpay"
 PLATFORM_KEY_FILE = "platform_key.pem"
 MERCHANT_KEY_FILE = "merchant_key.pem"
 APIV3_KEY_FILE = "apiv3_key.txt"
+OFFICIAL_ACCOUNT_SECRET_FILE = "official_account_secret.txt"  # noqa: S105  (a file name)
 SANDBOX_MCHID = "1900000109"
 SANDBOX_APPID = "wxd678efh567hg6787"
 # providers.md 2.4: 15s/15s/30s/3m/10m/20m/30m/30m/30m/60m/3h/3h/3h/6h/6h after the first attempt.
@@ -58,6 +65,11 @@ RETRY_SCHEDULE: tuple[float, ...] = (
 )  # fmt: skip
 _CASHIER = re.compile(r"/cashier/([A-Za-z0-9]{8,64})")
 _CODE_URL = re.compile(r"weixin://wxpay/bizpayurl\?pr=([A-Za-z0-9]{8,64})")
+# WeChat's own hosts for these are open.weixin.qq.com and api.weixin.qq.com; here they share the prefix.
+AUTHORIZE_PATH = "/connect/oauth2/authorize"
+BRIDGE_SCRIPT_PATH = "/jsapi/bridge.js"
+BRIDGE_SHEET_PATH = "/jsapi/pay"
+PREPAY_TTL = timedelta(hours=2)  # WeChat: a prepay_id can open the pay sheet for two hours
 
 
 class Outcome(StrEnum):
@@ -101,6 +113,7 @@ class WechatPaySandbox(SandboxApi):
         mchid: str = SANDBOX_MCHID,
         appid: str = SANDBOX_APPID,
         apiv3_key: str,
+        official_account_secret: str = "",
         auto_settle_refunds: bool = True,
     ) -> None:
         super().__init__(
@@ -116,6 +129,12 @@ class WechatPaySandbox(SandboxApi):
         self.apiv3_key = apiv3_key
         self.auto_settle_refunds = auto_settle_refunds
         self.sender = NotificationSender(notify_client_factory, options.time_factor)
+        self.oauth = SandboxOAuth(
+            appid=appid,
+            secret=official_account_secret or secrets.token_hex(16),
+            allowed_host=urlsplit(options.public_base_url).netloc,
+            cookie_path=PREFIX,
+        )
 
     def transport(self) -> httpx.AsyncBaseTransport:
         return httpx.MockTransport(self.handle)
@@ -126,6 +145,17 @@ class WechatPaySandbox(SandboxApi):
     def cashier_url_for(self, code_url: str, return_url: str = "") -> str | None:
         return cashier_url_for(code_url, self.options.public_base_url, return_url)
 
+    @property
+    def bridge_script_url(self) -> str:
+        """The stand-in for WeChat's WeixinJSBridge, for the pay page to load in sandbox mode.
+
+        A path, not a URL: the page and the sandbox share an origin, which the page's CSP allows.
+        """
+        return PREFIX + BRIDGE_SCRIPT_PATH
+
+    def openid_issued(self, openid: str, appid: str) -> bool:
+        return self.oauth.knows(openid, appid)
+
     async def handle(self, request: httpx.Request) -> httpx.Response:
         await request.aread()
         path = request.url.path
@@ -135,6 +165,19 @@ class WechatPaySandbox(SandboxApi):
         cashier = _CASHIER.fullmatch(sub)
         if cashier is not None:
             return await self._cashier(request, cashier.group(1))
+        if sub == AUTHORIZE_PATH and request.method == "GET":
+            return self.oauth.authorize(request)
+        if sub == oauth.PATH_ACCESS_TOKEN and request.method == "GET":
+            # Not an API v3 call: no merchant signature, the AppSecret authenticates it.
+            return self.oauth.exchange(request)
+        if sub == BRIDGE_SCRIPT_PATH and request.method == "GET":
+            return httpx.Response(
+                200,
+                content=BRIDGE_SCRIPT.encode(),
+                headers={"Content-Type": "text/javascript; charset=utf-8", "Cache-Control": "no-store"},
+            )
+        if sub == BRIDGE_SHEET_PATH and request.method == "POST":
+            return self._bridge_sheet(request)
         return await self.api(request, sub)
 
     # -- outcomes, for the cashier and for tests ----------------------------------------------
@@ -172,7 +215,7 @@ class WechatPaySandbox(SandboxApi):
                 raise SandboxError("请输入金额 a positive amount is needed")
             paid = amount
         order.trade_state = "SUCCESS"
-        payer = openid()
+        payer = order.payer_openid or openid()
         for _ in range(2 if kind is Outcome.TWICE else 1):
             payment = SandboxPayment(transaction_id(moment), paid, moment, payer)
             order.payments.append(payment)
@@ -280,6 +323,32 @@ class WechatPaySandbox(SandboxApi):
         location = redirect_url or f"{action}?done=1"
         return httpx.Response(303, headers={"Location": location})
 
+    # -- the JSAPI pay sheet, opened by the bridge stand-in ------------------------------------------
+
+    def _bridge_sheet(self, request: httpx.Request) -> httpx.Response:
+        """WeChat's checks of a getBrandWCPayRequest call, then the cashier for the tester's outcome."""
+        form = dict(parse_qsl(request.content.decode("utf-8", "replace"), keep_blank_values=True))
+        reason = jsapi.check_bridge_params(self.merchant_public_key, form)
+        if reason is not None:
+            return _html(400, render_bridge_refused(reason))
+        prepay = jsapi.prepay_id_of(form["package"])
+        order = next((o for o in self.orders.values() if prepay and o.prepay_id == prepay), None)
+        if order is None:
+            return _html(400, render_bridge_refused("prepay_id 不存在 no such prepay_id"))
+        if form["appId"] != order.appid:
+            return _html(400, render_bridge_refused("appId 与下单 appid 不一致 appId is not the order's"))
+        if datetime.now(UTC) - order.created_at > PREPAY_TTL:
+            return _html(400, render_bridge_refused("prepay_id 已过期 the prepay_id has expired"))
+        if self.oauth.current_openid(request, order.appid) != order.payer_openid:
+            # Only the WeChat user the order was made for can pay it.
+            return _html(
+                400, render_bridge_refused("当前微信用户不是下单用户 this user is not the order's payer")
+            )
+        action = f"{PREFIX}/cashier/{order.token}"
+        via = "JSAPI · WeixinJSBridge 沙箱替身 stand-in: paySign verified"
+        redirect_url = _safe_redirect(form.get("redirect_url", ""))
+        return _html(200, render_cashier(order, action, redirect_url, via=via))
+
 
 def _html(status: int, page: str) -> httpx.Response:
     return httpx.Response(
@@ -341,6 +410,8 @@ def build_sandbox(
     platform = load_or_create_rsa_key(folder / PLATFORM_KEY_FILE)
     merchant = load_or_create_rsa_key(folder / MERCHANT_KEY_FILE)
     apiv3_key = load_or_create_apiv3_key(folder / APIV3_KEY_FILE)
+    # An AppSecret is 32 letters and digits too, so it is made the same way.
+    official_account_secret = load_or_create_apiv3_key(folder / OFFICIAL_ACCOUNT_SECRET_FILE)
     key_id, serial = public_key_id(platform), merchant_serial_no(merchant)
     sandbox = WechatPaySandbox(
         options=options,
@@ -350,6 +421,7 @@ def build_sandbox(
         merchant_public_key=merchant.public_key(),
         merchant_serial_no=serial,
         apiv3_key=apiv3_key,
+        official_account_secret=official_account_secret,
     )
     config = WechatPayConfig(
         mode="sandbox",
@@ -362,6 +434,9 @@ def build_sandbox(
         ),
         apiv3_key=apiv3_key,
         platform_public_keys={key_id: public_pem(platform)},
+        official_account_secret=official_account_secret,
+        oauth_authorize_url=sandbox.gateway_url + AUTHORIZE_PATH,
+        oauth_api_url=sandbox.gateway_url,
     )
     return config, sandbox
 

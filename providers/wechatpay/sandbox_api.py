@@ -27,6 +27,7 @@ from providers.wechatpay.sandbox_store import (
     TRADE_TYPES,
     SandboxOrder,
     SandboxRefund,
+    new_prepay_id,
     random_token,
     refund_id,
 )
@@ -75,6 +76,9 @@ class SandboxApi:
         self.bills: dict[str, bytes] = {}
 
     def refund_created(self, refund: SandboxRefund) -> None:  # the sandbox settles and notifies
+        raise NotImplementedError
+
+    def openid_issued(self, openid: str, appid: str) -> bool:  # the sandbox's OAuth knows
         raise NotImplementedError
 
     def cashier_page(self, token: str) -> str:
@@ -186,8 +190,17 @@ class SandboxApi:
                 raise _Refused(400, "PARAM_ERROR", "H5 下单需要 scene_info.payer_client_ip 和 h5_info")
             if not h5_info.get("type"):
                 raise _Refused(400, "PARAM_ERROR", "h5_info.type 缺失")
+        payer_openid = ""
+        if trade_type == "JSAPI":
+            payer = body.get("payer")
+            payer_openid = payer.get("openid", "") if isinstance(payer, dict) else ""
+            if not isinstance(payer_openid, str) or not payer_openid:
+                raise _Refused(400, "PARAM_ERROR", "JSAPI 下单需要 payer.openid")
+            if not self.openid_issued(payer_openid, self.appid):
+                # An openid from another official account, or made up.
+                raise _Refused(400, "PARAM_ERROR", "appid和openid不匹配")
         time_expire = _parse_time(body.get("time_expire"))
-        fingerprint = (trade_type, description, notify_url, total, body.get("time_expire"))
+        fingerprint = (trade_type, description, notify_url, total, body.get("time_expire"), payer_openid)
         existing = self.orders.get(out_trade_no)
         if existing is not None:
             if existing.trade_state in ("SUCCESS", "REFUND"):
@@ -198,6 +211,7 @@ class SandboxApi:
                 raise _Refused(403, "OUT_TRADE_NO_USED", "商户订单号重复")
             return 200, self._pay_link(existing)
         token = random_token()
+        now = datetime.now(UTC)
         order = SandboxOrder(
             out_trade_no=out_trade_no,
             appid=self.appid,
@@ -208,9 +222,11 @@ class SandboxApi:
             currency="CNY",
             trade_type=trade_type,
             token=token,
-            created_at=datetime.now(UTC),
+            created_at=now,
             time_expire=time_expire,
             fingerprint=fingerprint,
+            payer_openid=payer_openid,
+            prepay_id=new_prepay_id(now) if trade_type == "JSAPI" else "",
         )
         self.orders[out_trade_no] = order
         self.tokens[token] = out_trade_no
@@ -219,6 +235,8 @@ class SandboxApi:
     def _pay_link(self, order: SandboxOrder) -> dict[str, str]:
         if order.trade_type == "NATIVE":
             return {"code_url": f"weixin://wxpay/bizpayurl?pr={order.token}"}
+        if order.trade_type == "JSAPI":
+            return {"prepay_id": order.prepay_id}
         return {"h5_url": self.cashier_page(order.token)}
 
     def _close(self, out_trade_no: str, body: dict[str, Any]) -> tuple[int, None]:

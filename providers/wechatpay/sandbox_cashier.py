@@ -42,7 +42,9 @@ def _page(title: str, body: str) -> str:
     )
 
 
-def render_cashier(order: SandboxOrder, action: str, redirect_url: str, message: str = "") -> str:
+def render_cashier(
+    order: SandboxOrder, action: str, redirect_url: str, message: str = "", via: str = ""
+) -> str:
     state = order.trade_state
     rows = [
         ("商户 Merchant", f"微信支付沙箱商户 Sandbox merchant {order.mchid}"),
@@ -54,7 +56,8 @@ def render_cashier(order: SandboxOrder, action: str, redirect_url: str, message:
     parts = [
         '<div class="card"><h1 style="font-size:1.1rem;margin:0">微信支付 沙箱收银台'
         '<span class="en">WeChat Pay sandbox cashier (a test double, no real money)</span></h1>'
-        f'<p class="amount">¥{escape(format_yuan(order.total))}</p><dl>{details}</dl></div>'
+        + (f'<p class="en" id="via">{escape(via)}</p>' if via else "")
+        + f'<p class="amount">¥{escape(format_yuan(order.total))}</p><dl>{details}</dl></div>'
     ]
     if message:
         parts.append(f'<p class="note">{escape(message)}</p>')
@@ -75,11 +78,61 @@ def render_cashier(order: SandboxOrder, action: str, redirect_url: str, message:
             '<button class="alt" name="outcome" value="different_amount">按此金额支付'
             '<span class="en">Pay this amount</span></button></form>'
         )
+        if via and redirect_url:
+            # Closing WeChat's pay sheet leaves the payer on the merchant's page, unpaid.
+            parts.append(
+                f'<p class="card"><a id="cancel" href="{escape(redirect_url)}">取消支付'
+                '<span class="en">Cancel: back to the merchant, unpaid</span></a></p>'
+            )
     elif redirect_url:
         parts.append(
             f'<p class="card"><a href="{escape(redirect_url)}">返回商户页面 <span class="en">Back to the merchant</span></a></p>'
         )
     return _page("微信支付沙箱 WeChat Pay sandbox", "".join(parts))
+
+
+def render_bridge_refused(reason: str) -> str:
+    """What WeChat's pay sheet shows instead of paying when the page's bridge call is wrong."""
+    return _page(
+        "微信支付沙箱 WeChat Pay sandbox",
+        '<div class="card"><h1 style="font-size:1.1rem;margin:0">微信支付 沙箱收银台'
+        '<span class="en">WeChat Pay sandbox: getBrandWCPayRequest refused</span></h1>'
+        f'<p class="note" id="refused">{escape(reason)}</p></div>',
+    )
+
+
+# Stands in for the WeixinJSBridge that WeChat's browser injects: getBrandWCPayRequest opens the
+# sandbox's pay sheet by posting the page's parameters to it; the sheet sends the browser back after.
+BRIDGE_SCRIPT = """// WeChat Pay sandbox: a stand-in for WeChat's WeixinJSBridge (test double, no real money).
+(function () {
+  if (window.WeixinJSBridge) { return; }
+  var sheet = new URL("pay", document.currentScript.src).href;
+  window.WeixinJSBridge = {
+    invoke: function (name, params, callback) {
+      if (name !== "getBrandWCPayRequest") {
+        if (callback) { callback({ err_msg: name + ":fail" }); }
+        return;
+      }
+      var form = document.createElement("form");
+      form.method = "post";
+      form.action = sheet;
+      var fields = {};
+      Object.keys(params || {}).forEach(function (k) { fields[k] = params[k]; });
+      fields.redirect_url = window.location.href;
+      Object.keys(fields).forEach(function (k) {
+        var input = document.createElement("input");
+        input.type = "hidden";
+        input.name = k;
+        input.value = String(fields[k]);
+        form.appendChild(input);
+      });
+      document.body.appendChild(form);
+      form.submit();
+    }
+  };
+  document.dispatchEvent(new Event("WeixinJSBridgeReady"));
+})();
+"""
 
 
 def render_missing() -> str:

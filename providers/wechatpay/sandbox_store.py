@@ -9,9 +9,10 @@ from datetime import datetime
 
 from providers.base import BEIJING
 from providers.wechatpay import wire as w
+from providers.wechatpay.jsapi import PATH_JSAPI
 from providers.wechatpay.transform import rfc3339
 
-TRADE_TYPES = {w.PATH_NATIVE: "NATIVE", w.PATH_H5: "MWEB"}
+TRADE_TYPES = {w.PATH_NATIVE: "NATIVE", w.PATH_H5: "MWEB", PATH_JSAPI: "JSAPI"}
 TRADE_STATE_DESC = {
     "NOTPAY": "未支付",
     "SUCCESS": "支付成功",
@@ -43,6 +44,11 @@ def openid() -> str:
     return "oSandbox" + random_token(20)
 
 
+def new_prepay_id(at: datetime) -> str:
+    # Real ones: "wx", the Beijing date and time to the second, then 22 hex-ish characters.
+    return "wx" + at.astimezone(BEIJING).strftime("%Y%m%d%H%M%S") + secrets.token_hex(11)
+
+
 @dataclass
 class SandboxPayment:
     transaction_id: str
@@ -60,13 +66,16 @@ class SandboxOrder:
     notify_url: str
     total: int
     currency: str
-    trade_type: str  # NATIVE or MWEB
+    trade_type: str  # NATIVE, MWEB or JSAPI
     token: str
     created_at: datetime
     time_expire: datetime | None
     fingerprint: tuple[object, ...]  # what a repeated create request must match to be idempotent
     trade_state: str = "NOTPAY"
     payments: list[SandboxPayment] = field(default_factory=list)
+    # JSAPI only: who may pay (payer.openid of the order) and the id the pay sheet is opened with.
+    payer_openid: str = ""
+    prepay_id: str = ""
 
     def transaction(self) -> w.Transaction:
         doc: w.Transaction = {

@@ -16,6 +16,7 @@ from payments.domain.money import Money
 from providers.base import (
     BEIJING,
     ExpectedOrder,
+    InAppPayments,
     NotificationRejected,
     OrderRequest,
     PayAction,
@@ -39,11 +40,14 @@ class Rig:
     provider: Provider
     notifications: list[httpx.Request] = field(default_factory=list)
 
-    async def order(self, fen: int = 12345, scene: Scene = Scene.QR) -> tuple[str, PayAction]:
+    async def order(
+        self, fen: int = 12345, scene: Scene = Scene.QR, payer_id: str = ""
+    ) -> tuple[str, PayAction]:
         out_trade_no = "CT" + secrets.token_hex(10).upper()
         action = await self.provider.create_order(OrderRequest(
             out_trade_no=out_trade_no, amount=Money(fen), subject="contract test", notify_url=f"{BASE}/notify",
             return_url=f"{BASE}/back", expires_at=datetime.now(UTC) + timedelta(minutes=30), scene=scene,
+            payer_id=payer_id,
         ))
         if action.kind == "form":
             # The bank's hosted page learns of the order only when the browser posts the signed form.
@@ -96,6 +100,20 @@ async def test_qr_scene_gives_something_a_page_can_show(rig: Rig):
 async def test_mobile_scene_sends_the_browser_to_the_provider(rig: Rig):
     _, action = await rig.order(scene=Scene.MOBILE)
     assert action.kind in ("redirect", "form") and action.url
+
+
+async def test_in_app_scene_gives_something_the_page_can_act_on(rig: Rig):
+    payer_id = ""
+    if isinstance(rig.provider, InAppPayments):
+        # The wallet's web OAuth, as a browser inside the app goes through it.
+        url = rig.provider.payer_auth_url(f"{BASE}/pay/t/in-app/{rig.name}", "S1")
+        answer = await rig.rails.sandboxes[rig.name].handle(httpx.Request("GET", url))
+        payer_id = await rig.provider.payer_id_for_code(httpx.URL(answer.headers["location"]).params["code"])
+    _, action = await rig.order(scene=Scene.IN_APP, payer_id=payer_id)
+    if action.kind == "bridge":
+        assert isinstance(rig.provider, InAppPayments) and rig.provider.bridge_params(action.provider_ref)
+    else:  # a rail without an in-app product treats the scene as mobile
+        assert action.kind in ("redirect", "form") and action.url
 
 
 async def test_paid_order_notification_parses_into_a_successful_payment(rig: Rig):

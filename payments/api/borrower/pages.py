@@ -21,6 +21,7 @@ from litestar.params import Body, PathParameter
 from litestar.static_files import create_static_files_router
 from litestar.utils.scope.state import ScopeState
 
+from payments.api.borrower import in_app
 from payments.api.borrower.i18n import STRINGS, pick_language
 from payments.domain.errors import DomainError
 from payments.domain.links import AmountChoice
@@ -28,7 +29,8 @@ from payments.domain.money import format_yuan, parse_yuan
 from payments.security.web import check_pass, issue_pass
 from payments.services import qrcodes
 from payments.services.borrower import LinkRef, VerifyResult
-from providers.base import ProviderError, Scene
+from payments.services.orders import StartedOrder
+from providers.base import InAppPayments, ProviderError, Scene
 
 HERE = Path(__file__).parent
 log = logging.getLogger("payrecon.pay_page")
@@ -70,6 +72,8 @@ def _switch_url(request: Request, template: str, other: str) -> str:
     path = request.url.path
     if request.method != "GET":
         path = path.rsplit("/", 1)[0]  # /pay/{token}/verify and /start answer with the page at /pay/{token}
+    # The return from a wallet's OAuth answers errors with the pay page, which lives at /pay/{token}.
+    path = path.split("/in-app/", 1)[0]
     return f"{path}?lang={other}"
 
 
@@ -129,6 +133,18 @@ def _scene(user_agent: str) -> Scene:
     return Scene.MOBILE if mobile else Scene.QR
 
 
+def _in_app_rail(request: Request, channel: str) -> InAppPayments | None:
+    """The rail, when this browser is its own app's and the rail can take payment in there."""
+    if _in_app_channel(request.headers.get("user-agent", "")) != channel:
+        return None
+    rail = request.app.state.services.rails.providers.get(channel)
+    return rail if isinstance(rail, InAppPayments) and rail.in_app_ready() else None
+
+
+def _secure(request: Request) -> bool:
+    return bool(request.app.state.services.settings.server.public_base_url.startswith("https://"))
+
+
 def _client_ip(request: Request) -> str:
     host = request.client.host if request.client else "127.0.0.1"
     try:
@@ -162,6 +178,8 @@ def _error_text(t: dict[str, str], error: str, choice: AmountChoice | None) -> s
         return t["amount_invalid"].format(min=format_yuan(choice.min_fen), max=format_yuan(choice.max_fen))
     if error in ("channel", "provider"):
         return t[f"{error}_unavailable"]
+    if error == "auth":
+        return t["auth_failed"]
     return t["nothing_due"]
 
 
@@ -239,6 +257,11 @@ async def start(
     try:
         channel = str(data.get("channel", ""))
         amount_fen = parse_yuan(str(data.get("amount", "")), "amount")
+        rail = _in_app_rail(request, channel)
+        if rail is not None:
+            # Checked now, so a wrong amount is told before the trip through WeChat's OAuth.
+            await services.borrower.check_payment(ref, amount_fen, channel)
+            return _to_payer_auth(request, ref, rail, channel, amount_fen)
         started = await services.borrower.start_payment(
             ref,
             amount_fen,
@@ -255,6 +278,12 @@ async def start(
     except ProviderError as exc:
         log.warning("provider %s refused or failed to create an order: %s", channel, exc.code)
         return await _pay_form(request, ref, error="provider", status=502)
+    return _after_start(request, token, started)
+
+
+def _after_start(request: Request, token: str, started: StartedOrder) -> Response[str]:
+    """Where the browser goes once the provider has the order: its page, its form, or our order page
+    (which shows a QR, calls the wallet's bridge, or waits)."""
     action = started.action
     if action.kind == "redirect":
         return Response("", status_code=303, headers={"Location": action.url, "Cache-Control": "no-store"})
@@ -267,6 +296,88 @@ async def start(
             base=_base(token),
         )
     return Response("", status_code=303, headers={"Location": f"{_base(token)}/orders/{started.order_id}"})
+
+
+def _to_payer_auth(
+    request: Request, ref: LinkRef, rail: InAppPayments, channel: str, amount_fen: int
+) -> Response[str]:
+    services = request.app.state.services
+    state = in_app.new_state()
+    back = f"{services.public_base_url}{_base(ref.token)}/in-app/{channel}"
+    response: Response[str] = Response(
+        "",
+        status_code=303,
+        headers={"Location": rail.payer_auth_url(back, state), "Cache-Control": "no-store"},
+    )
+    response.cookies.append(
+        Cookie(
+            key=in_app.COOKIE,
+            value=in_app.seal(
+                services.web_secret, in_app.PendingAuth(ref.link_id, channel, amount_fen, state)
+            ),
+            path=_base(ref.token),
+            httponly=True,
+            secure=_secure(request),
+            # Lax: WeChat's redirect back is a top-level GET from another site, which Lax lets through.
+            samesite="lax",
+            max_age=in_app.TTL_SECONDS,
+        )
+    )
+    return response
+
+
+@get("/pay/{token:str}/in-app/{channel:str}", include_in_schema=False)
+async def in_app_return(
+    request: Request, token: Annotated[str, PathParameter()], channel: Annotated[str, PathParameter()]
+) -> Response[str]:
+    """Where WeChat's OAuth sends the browser back, with `code` and our `state` in the query."""
+    ref = await _link_or_neutral(request, token)
+    if ref is None:
+        return _neutral(request)
+    if not _passed(request, ref):
+        return Response("", status_code=303, headers={"Location": _base(token)})
+    services = request.app.state.services
+    rail = services.rails.providers.get(channel)
+    if not isinstance(rail, InAppPayments):
+        return _neutral(request)
+    pending = in_app.unseal(
+        services.web_secret,
+        request.cookies.get(in_app.COOKIE),
+        ref.link_id,
+        channel,
+        request.query_params.get("state", ""),
+    )
+    code = request.query_params.get("code", "")
+    if pending is None or not code:
+        # A stale tab, a second use, or someone else's code. The cookie stays: this browser's own
+        # return may still be on its way.
+        log.warning("in-app payer authorisation for %s refused: no matching state", channel)
+        return await _pay_form(request, ref, error="auth", status=400)
+    try:
+        payer_id = await rail.payer_id_for_code(code)
+        started = await services.borrower.start_payment(
+            ref,
+            pending.amount_fen,
+            channel,
+            Scene.IN_APP,
+            return_url=f"{services.public_base_url}{_base(ref.token)}/orders/latest",
+            client_ip=_client_ip(request),
+            payer_id=payer_id,
+        )
+    except DomainError as exc:
+        error = exc.problems[0].field if exc.problems else "conflict"
+        return _forget_auth(await _pay_form(request, ref, error=error, status=exc.status), token)
+    except ProviderError as exc:
+        # WeChat's error code only: never the OAuth code, the openid or WeChat's wording.
+        log.warning("provider %s refused the payer authorisation or the in-app order: %s", channel, exc.code)
+        return _forget_auth(await _pay_form(request, ref, error="provider", status=502), token)
+    # A redirect, so the code leaves the address bar and a reload cannot replay it.
+    return _forget_auth(_after_start(request, token, started), token)
+
+
+def _forget_auth(response: Response[str], token: str) -> Response[str]:
+    response.delete_cookie(in_app.COOKIE, path=_base(token))
+    return response
 
 
 @get("/pay/{token:str}/orders/{order_id:str}", include_in_schema=False)
@@ -287,11 +398,15 @@ async def order_page(
     if order is None:
         return _neutral(request)
     qr_svg, cashier_url = "", ""
+    bridge: dict[str, str] | None = None
+    bridge_script = ""
     if order.status == "pending":
         qr_payload = await services.borrower.qr_payload(order.order_id)
         if qr_payload:
             qr_svg = (await qrcodes.svg(qr_payload)).decode()
             cashier_url = services.sandbox_cashier_url(order.provider, qr_payload) or ""
+        else:
+            bridge, bridge_script = await _bridge(request, order.order_id, order.provider)
     due = await services.borrower.due(ref)
     paid_at = order.paid_at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S") if order.paid_at else ""
     return _render(
@@ -300,10 +415,27 @@ async def order_page(
         order=order,
         qr_svg=qr_svg,
         cashier_url=cashier_url,
+        bridge=bridge,
+        bridge_script=bridge_script,
         base=_base(token),
         creditor=due.creditor_name,
         paid_at=paid_at,
     )
+
+
+async def _bridge(request: Request, order_id: str, provider: str) -> tuple[dict[str, str] | None, str]:
+    """For an order to be paid through the wallet's in-page bridge: its parameters, signed afresh for
+    this view, and in sandbox mode the script that stands in for the bridge."""
+    services = request.app.state.services
+    rail = services.rails.providers.get(provider)
+    if not isinstance(rail, InAppPayments):
+        return None, ""
+    provider_ref = await services.borrower.provider_ref(order_id)
+    params = rail.bridge_params(provider_ref) if provider_ref else None
+    if params is None:
+        return None, ""
+    sandbox = services.rails.sandboxes.get(provider)
+    return dict(params), str(getattr(sandbox, "bridge_script_url", "") or "")
 
 
 @get("/pay/{token:str}/orders/{order_id:str}/status", include_in_schema=False)
@@ -352,6 +484,16 @@ def borrower_router() -> Router:
     )
     return Router(
         path="/",
-        route_handlers=[pay_page, verify, start, order_page, order_status, link_qr_png, link_qr_svg, static],
+        route_handlers=[
+            pay_page,
+            verify,
+            start,
+            in_app_return,
+            order_page,
+            order_status,
+            link_qr_png,
+            link_qr_svg,
+            static,
+        ],
         include_in_schema=False,
     )

@@ -121,6 +121,21 @@ class Rig:
     def transaction(self, **changes: Any) -> dict[str, Any]:
         return transaction_resource(self.config, **changes)
 
+    async def oauth_code(self, user_cookie: str = "", state: str = "S1") -> tuple[str, str]:
+        """WeChat's silent OAuth as a browser goes through it: (the code, the sandbox's user cookie)."""
+        url = self.provider.payer_auth_url(f"{BASE_URL}/pay/tok123/in-app/wechatpay", state)
+        headers = {"Cookie": user_cookie} if user_cookie else {}
+        answer = await self.sandbox.handle(httpx.Request("GET", url, headers=headers))
+        assert answer.status_code == 302, answer.text
+        query = httpx.URL(answer.headers["Location"]).params
+        assert query["state"] == state
+        return query["code"], user_cookie or answer.headers["Set-Cookie"].split(";")[0]
+
+    async def openid(self) -> tuple[str, str]:
+        """A payer's openid as the service gets it, and that payer's sandbox cookie."""
+        code, cookie = await self.oauth_code()
+        return await self.provider.payer_id_for_code(code), cookie
+
 
 def seal(
     resource: dict[str, Any],
@@ -202,6 +217,7 @@ def wiring() -> tuple[WechatPayConfig, dict[str, Any], tempfile.TemporaryDirecto
         "merchant_public_key": sandbox.merchant_public_key,
         "merchant_serial_no": sandbox.merchant_serial_no,
         "apiv3_key": sandbox.apiv3_key,
+        "official_account_secret": config.official_account_secret,
     }
     return config, keys, folder
 

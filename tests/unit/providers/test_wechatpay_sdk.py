@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from payments.domain.money import Money
 from providers.base import RefundRequest, TxnStatus
-from providers.wechatpay import crypto
+from providers.wechatpay import crypto, jsapi
 from tests.unit.providers.test_wechatpay_rig import (
     BASE_URL,
     Rig,
@@ -261,3 +261,43 @@ async def test_the_sdk_orders_queries_and_closes_through_the_sandbox(rig: Rig, l
     code, _ = await asyncio.to_thread(core.request, close, RequestType.POST, {"mchid": rig.config.mchid})
     assert code == 204  # an empty answer, signed over an empty body line
     assert (await rig.provider.query_order(NO)).status is TxnStatus.CLOSED
+
+
+# -- JSAPI: the page's paySign and the order ------------------------------------------------------
+
+
+async def test_the_sdk_signs_the_bridge_parameters_to_our_pay_sign(rig: Rig) -> None:
+    params = jsapi.bridge_params(
+        rsa_key("merchant"), rig.config.appid, "prepay_id=wx201410272009395522657a690389285100",
+        "1414561699", "5K8264ILTKCH16CQ2502SI8ZNMTM67VS",
+    )  # fmt: skip
+    sdk = _core(rig).sign([params["appId"], params["timeStamp"], params["nonceStr"], params["package"]])
+    assert sdk == params["paySign"]
+
+
+async def test_the_sdk_places_a_jsapi_order_the_sandbox_accepts(rig: Rig, loopback: str) -> None:
+    openid, _ = await rig.openid()
+    core = _core(rig)
+    core._gate_way = loopback
+    order = {
+        "appid": rig.config.appid,
+        "mchid": rig.config.mchid,
+        "description": "还款",
+        "out_trade_no": NO,
+        "notify_url": "http://127.0.0.1:8000/notify/wechatpay",
+        "amount": {"total": 100, "currency": "CNY"},
+        "payer": {"openid": openid},
+    }
+    code, text = await asyncio.to_thread(
+        core.request, "/sandbox/wechatpay/v3/pay/transactions/jsapi", RequestType.POST, order
+    )
+    assert code == 200, text
+    package = jsapi.package_for(json.loads(text)["prepay_id"])
+    signed = {
+        "appId": rig.config.appid,
+        "timeStamp": str(int(time.time())),
+        "nonceStr": "N0NCE",
+        "package": package,
+    }
+    signed |= {"signType": "RSA", "paySign": core.sign(list(signed.values()))}
+    assert jsapi.check_bridge_params(rig.sandbox.merchant_public_key, signed) is None
