@@ -1,4 +1,10 @@
-"""Orders still pending after their expiry: ask the provider, record what it reports, close the rest.
+"""Orders still pending after their expiry, or whose link takes no more money: ask the provider, record
+what it reports, close the rest.
+
+A borrower may open two tabs (Alipay in one, WeChat Pay in the other); once one is paid and the link
+is done, the other order is closed at the provider on the next run (every minute) instead of at its
+expiry, so a link's payment cap is overrun only if both are paid within that minute (and then the
+excess is a credit on the case, flagged for refund).
 
 A notification may never come (the provider gave up, our endpoint was down for a day); the query is
 the other authoritative source. A paid order found this way is recorded exactly like a notified one,
@@ -12,16 +18,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from payments.domain.money import Money
 from payments.persistence.db import Database
-from payments.persistence.tables import Order
+from payments.persistence.tables import Link, Order
 from payments.services import audit
 from payments.services.recording import record_order_payment
 from providers.base import OrderState, Provider, ProviderError, TxnStatus
 
 log = logging.getLogger("payrecon.pending")
+LINK_DONE = ("paid", "expired", "revoked")
 
 
 @dataclass
@@ -42,7 +49,13 @@ async def settle_expired_orders(
             (
                 await session.execute(
                     select(Order)
-                    .where(Order.status == "pending", Order.expires_at < now)
+                    .outerjoin(Link, Link.id == Order.link_id)
+                    .where(
+                        Order.status == "pending",
+                        # Past its expiry, or its link takes no more money (paid, its payment cap
+                        # reached, revoked, expired): another tab's order must not be paid now.
+                        or_(Order.expires_at < now, Link.status.in_(LINK_DONE)),
+                    )
                     .order_by(Order.id)
                     .limit(batch)
                 )

@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from sqlalchemy import select
 
+from payments.persistence.db import utcnow
 from payments.persistence.tables import Case, Order
+from payments.services.pending_orders import settle_expired_orders
 from tests.api.conftest import debt
 from tests.links.conftest import (
     ALIPAY_UA,
@@ -455,3 +457,26 @@ async def test_a_fixed_amount_above_the_balance_asks_only_for_the_balance(client
     )
     page = await pass_check(browser, link)
     assert "<p>本次需还 50.00 元</p>" in page.text
+
+
+# ---- two tabs, one payment cap -----------------------------------------------------------------------
+
+
+async def test_once_a_capped_link_is_paid_its_other_pending_order_is_closed_at_the_provider(
+    client, tenant, services, browser
+):
+    link = await new_link(client, tenant, *two_debts(), max_payments=1)
+    page = await pass_check(browser, link)
+    first = await _order_id(await start(browser, link, "970.00", "alipay", page))
+    page = await browser.get(path_of(link["url"]))
+    second = await _order_id(await start(browser, link, "970.00", "wechatpay", page))
+    await services.rails.sandboxes["alipay"].pay(await _out_trade_no(services, first), "pay")
+    await drain(services, "alipay")
+    assert (await read_link(client, tenant, link["id"]))["status"] == "paid"
+
+    report = await settle_expired_orders(services.db, services.rails.providers, utcnow())
+
+    assert report.closed >= 1, report
+    async with services.db.sessions() as session:
+        status = await session.scalar(select(Order.status).where(Order.id == second))
+    assert status == "closed"
