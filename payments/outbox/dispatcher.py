@@ -21,6 +21,7 @@ scheduler's interval (`kick()`) start workers, which run until nothing is due.
 from __future__ import annotations
 
 import asyncio
+import binascii
 import logging
 import random
 import time
@@ -289,8 +290,14 @@ class Dispatcher:
     # -- 3. send -------------------------------------------------------------------------------------
 
     async def send(self, c: Claimed) -> Sent:
-        headers = webhook_headers(c.secrets, c.id, int(time.time()), c.body)
         at, started = self.clock(), time.perf_counter()
+        try:
+            headers = webhook_headers(c.secrets, c.id, int(time.time()), c.body)
+        except (ValueError, binascii.Error):
+            # A secret that cannot sign (a row written by hand, say) fails this message's attempt,
+            # never the worker that carries every other endpoint's messages.
+            log.error("webhook message %s: the endpoint's secret cannot sign; not sent", c.id)
+            return Sent(c, at, None, 0, "cannot sign: the endpoint's secret is malformed", "", None)
         status_code, error, response, retry_after = None, "", "", None
         try:
             # One deadline for the whole exchange, however slowly the receiver drips its answer.

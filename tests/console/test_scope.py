@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import httpx
 
+from payments.outbox.signing import new_secret
 from payments.persistence.db import utcnow
 from payments.persistence.ids import new_id
 from payments.persistence.tables import WebhookEndpoint, WebhookMessage
@@ -42,7 +43,7 @@ async def webhook_message(services: Services, client_id: str, status: str = "fai
                 description="",
                 event_types=None,
                 secret_enc=services.pii.encrypt(
-                    "whsec_x", column="webhook_endpoints.secret", row_id=endpoint_id
+                    new_secret(), column="webhook_endpoints.secret", row_id=endpoint_id
                 ),
                 status="enabled",
                 created_at=now,

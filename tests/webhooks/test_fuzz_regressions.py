@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from payments.domain.errors import FieldError
+from payments.outbox.dispatcher import Claimed
 from payments.outbox.targets import TargetPolicy, check_url
 from tests.api.conftest import assert_problem
 
@@ -36,3 +37,15 @@ async def test_changing_to_an_unsplittable_url_is_a_422_on_url_not_a_500(client,
 async def test_check_url_itself_refuses_an_unsplittable_url_as_a_field_error():
     with pytest.raises(FieldError):
         await check_url("https://[", TargetPolicy(live=True))
+
+
+async def test_a_secret_that_cannot_sign_fails_its_attempt_not_the_dispatcher(dispatcher, receiver):
+    claimed = Claimed(
+        seq=1, id="msg_x", endpoint_id="whe_x", client_id="cl_x", attempt=1, tries=0,
+        url="https://case-system.example.com/hooks", secrets=("whsec_x",), body=b"{}",
+    )  # fmt: skip
+
+    sent = await dispatcher.send(claimed)
+
+    assert (sent.status_code, sent.error) == (None, "cannot sign: the endpoint's secret is malformed")
+    assert receiver.hooks == {} and receiver.refused == []  # nothing went out
