@@ -38,6 +38,8 @@ def build_scheduler(services: Services) -> AsyncIOScheduler:
     services.webhook_dispatcher.wake_on_commit()
     # The dispatcher runs every second: APScheduler's line per run would drown the log.
     logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
+    # And a line per job added at start-up says nothing an operator needs.
+    logging.getLogger("apscheduler.scheduler").setLevel(logging.WARNING)
     for name, job in JOBS.items():
 
         async def run(name: str = name, job=job) -> None:  # type: ignore[no-untyped-def]
