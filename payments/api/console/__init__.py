@@ -10,7 +10,17 @@ from payments.api.console.auth import AUTH_ROUTES
 from payments.api.console.queue import QUEUE_ROUTES
 from payments.api.console.records import RECORD_ROUTES
 from payments.api.console.reports import REPORT_ROUTES
-from payments.api.console.web import HERE, PATH, CsrfRefused, LoginRequired, csrf_refused, login_redirect
+from payments.api.console.web import (
+    HERE,
+    PATH,
+    BadInput,
+    CsrfRefused,
+    LoginRequired,
+    bad_input,
+    csrf_refused,
+    login_redirect,
+    refuse_nul,
+)
 
 
 def console_router() -> Router:
@@ -20,6 +30,7 @@ def console_router() -> Router:
     return Router(
         path=PATH,
         route_handlers=[*AUTH_ROUTES, *QUEUE_ROUTES, *RECORD_ROUTES, *REPORT_ROUTES, static],
-        exception_handlers={LoginRequired: login_redirect, CsrfRefused: csrf_refused},  # type: ignore[dict-item]
+        exception_handlers={LoginRequired: login_redirect, CsrfRefused: csrf_refused, BadInput: bad_input},  # type: ignore[dict-item]
+        before_request=refuse_nul,
         include_in_schema=False,
     )

@@ -17,6 +17,7 @@ from payments.api.console.web import (
     login_csrf,
     login_csrf_ok,
     new_login_nonce,
+    plain_form,
     redirect,
     render,
     session_cookie,
@@ -62,7 +63,7 @@ async def login_form(request: Request) -> Response[str]:
 @post("/login", include_in_schema=False, status_code=200)
 async def login(request: Request) -> Response[str]:
     console = console_of(request)
-    form = await request.form()
+    form = await plain_form(request)
     if not login_csrf_ok(console, request, form.get("_csrf_token")):
         raise CsrfRefused
     result = await console.staff.login(
@@ -91,7 +92,7 @@ async def totp_form(request: Request) -> Response[str]:
 @post("/login/totp", include_in_schema=False, status_code=200)
 async def totp(request: Request) -> Response[str]:
     console = console_of(request)
-    form = await request.form()
+    form = await plain_form(request)
     if not login_csrf_ok(console, request, form.get("_csrf_token")):
         raise CsrfRefused
     token = request.cookies.get(SESSION_COOKIE)

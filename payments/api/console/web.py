@@ -98,6 +98,23 @@ class CsrfRefused(Exception):
     """A POST without the session's token."""
 
 
+class BadInput(Exception):
+    """A NUL character in the URL or a form: PostgreSQL cannot store or compare it in text, so it is
+    refused before any query sees it (a 400 page, never a 500)."""
+
+
+def refuse_nul(request: Request) -> None:
+    """Before every console request: the path and the query string carry no NUL."""
+    if "\x00" in request.url.path or "%00" in request.url.query.lower() or "\x00" in request.url.query:
+        raise BadInput
+
+
+def _refuse_nul_in_form(form: FormMultiDict) -> None:
+    for key, value in form.multi_items():
+        if "\x00" in key or (isinstance(value, str) and "\x00" in value):
+            raise BadInput
+
+
 @dataclass(frozen=True)
 class Ctx:
     console: Console
@@ -120,6 +137,14 @@ async def checked_form(request: Request, ctx: Ctx) -> FormMultiDict:
     form = await request.form()
     if not ctx.console.staff.csrf_ok(ctx.state, form.get(CSRF_FIELD)):
         raise CsrfRefused
+    _refuse_nul_in_form(form)
+    return form
+
+
+async def plain_form(request: Request) -> FormMultiDict:
+    """A form before there is a session (login, TOTP): checked for NUL like every other."""
+    form = await request.form()
+    _refuse_nul_in_form(form)
     return form
 
 
@@ -278,6 +303,17 @@ def login_redirect(request: Request, exc: Exception) -> Response[str]:
     if getattr(exc, "mfa_pending", False):
         return redirect(f"{PATH}/login/totp")
     return redirect(f"{PATH}/login", session_cookie(console_of(request), None))
+
+
+def bad_input(request: Request, _exc: Exception) -> Response[str]:
+    return render(
+        request,
+        "error.html",
+        status=400,
+        page_path="",
+        title_key="bad_input_title",
+        body_key="bad_input_body",
+    )
 
 
 def csrf_refused(request: Request, _exc: Exception) -> Response[str]:
