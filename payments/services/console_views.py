@@ -75,6 +75,8 @@ class QueueFilters:
     min_fen: int | None = None
     max_fen: int | None = None
     older_than_days: int | None = None
+    # Keyset paging: the (received_at, item id) of the last row of the previous page.
+    after: tuple[datetime, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +100,14 @@ class QueuePage:
     more: bool
     total_fen: int
     providers: list[str]
+
+    @property
+    def next_after(self) -> str | None:
+        """The cursor of the next page (the last row's received time and id), if there is one."""
+        if not self.more or not self.rows:
+            return None
+        last = self.rows[-1]
+        return f"{last.received_at.isoformat()}|{last.item_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,6 +294,11 @@ class ConsoleViews:
             query = query.where(ReviewItem.amount_fen <= filters.max_fen)
         if filters.older_than_days:
             query = query.where(ReviewItem.received_at <= utcnow() - timedelta(days=filters.older_than_days))
+        if filters.after is not None:
+            at, item_id = filters.after
+            query = query.where(
+                or_(ReviewItem.received_at > at, and_(ReviewItem.received_at == at, ReviewItem.id > item_id))
+            )
         query = query.order_by(ReviewItem.received_at, ReviewItem.id).limit(QUEUE_LIMIT + 1)
         async with self.db.sessions() as session:
             rows = (await session.execute(query)).all()

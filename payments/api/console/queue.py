@@ -3,7 +3,7 @@ preview, the actions on it, and the four-eyes approvals."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -57,7 +57,17 @@ def _filters(request: Request) -> tuple[QueueFilters, list[str]]:
     age = q.get("age") or ""
     older = int(age) if age.isdigit() and int(age) in AGE_CHOICES else None
     provider = (q.get("provider") or "").strip()[:20] or None
-    return QueueFilters(provider, day, amount("min"), amount("max"), older), bad
+    after = None
+    if q.get("after"):
+        at, _, item_id = q["after"].partition("|")
+        try:
+            after = (datetime.fromisoformat(at), item_id[:32])
+            if after[0].tzinfo is None:
+                raise ValueError
+        except ValueError:
+            bad.append("after")
+            after = None
+    return QueueFilters(provider, day, amount("min"), amount("max"), older, after), bad
 
 
 @get("/queue", include_in_schema=False)
@@ -75,6 +85,10 @@ async def queue(request: Request) -> Response[str]:
         aging=aging,
         filters=filters,
         raw=request.query_params,
+        # The same filters, one page on.
+        next_query=lambda after: urlencode(
+            [(k, v) for k, v in request.query_params.multi_items() if k != "after"] + [("after", after)]
+        ),
         bad=bad,
         ages=AGE_CHOICES,
         four_eyes_fen=ctx.console.settings.four_eyes_above_fen,
