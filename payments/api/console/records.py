@@ -22,6 +22,7 @@ from payments.api.console.web import (
     render,
 )
 from payments.domain.errors import DomainError, NotFound
+from payments.services.refunds import confirm_manual_refund
 from payments.services.staff import Forbidden
 
 Id = Annotated[str, PathParameter(max_length=40)]
@@ -77,7 +78,13 @@ async def _payment_page(request: Request, ctx: Ctx, payment_id: str, *, reveal: 
     except NotFound:
         return not_found(request, ctx)
     return render(
-        request, "payment.html", ctx=ctx, nav="queue", page_path=f"{PATH}/payments/{payment_id}", p=detail
+        request,
+        "payment.html",
+        ctx=ctx,
+        nav="queue",
+        page_path=f"{PATH}/payments/{payment_id}",
+        p=detail,
+        msg=_msg(request) if request.method == "GET" else "",
     )
 
 
@@ -95,6 +102,25 @@ async def payment_reveal(request: Request, payment_id: Id) -> Response[str]:
         return await _payment_page(request, ctx, payment_id, reveal=True)
     except Forbidden:
         return forbidden(request, ctx, "reveal_forbidden")
+
+
+@post("/payments/{payment_id:str}/refunds/{refund_id:str}/confirm", include_in_schema=False, status_code=200)
+async def confirm_refund(request: Request, payment_id: Id, refund_id: Id) -> Response[str]:
+    """Finance paid a bank-transfer refund back by hand: an approver records it, which takes the
+    money back from the cases (allocations reversed, a closed case reopened)."""
+    ctx = await logged_in(request)
+    await checked_form(request, ctx)
+    if not ctx.staff.can_approve:
+        return forbidden(request, ctx)
+    try:
+        refund = await confirm_manual_refund(
+            request.app.state.services, refund_id, actor=ctx.staff.actor, client_ids=ctx.staff.client_ids
+        )
+    except NotFound:
+        return not_found(request, ctx)
+    except DomainError:  # already confirmed, or not a refund paid by hand
+        return redirect(f"{PATH}/payments/{payment_id}?msg=refund_not_confirmed")
+    return redirect(f"{PATH}/payments/{refund.payment_id}?msg=refund_confirmed")
 
 
 # -- statement exceptions ----------------------------------------------------------------------------
@@ -204,6 +230,7 @@ RECORD_ROUTES = [
     case_reveal,
     payment,
     payment_reveal,
+    confirm_refund,
     exceptions,
     resolve_exception,
     webhooks,
