@@ -574,7 +574,9 @@ def staff_add(
             if client:
                 async with services.db.sessions() as session:
                     client_id = await session.scalar(
-                        select(Client.id).where(or_(Client.id == client, Client.name == client)).order_by(Client.id)
+                        select(Client.id)
+                        .where(or_(Client.id == client, Client.name == client))
+                        .order_by(Client.id)
                     )
                 if client_id is None:
                     raise click.UsageError(f"no client {client!r}")
@@ -593,6 +595,81 @@ def staff_add(
         sys.exit(1)
     click.echo(f"staff user {user_id}: {username.strip().lower()} ({role}, {client_id or 'all clients'})")
     if secret:
+        click.echo(f"TOTP secret (shown once): {secret}")
+        click.echo(f"otpauth URI: {totp_uri(secret, username.strip().lower())}")
+
+
+def _staff_service(settings: Settings):  # type: ignore[no-untyped-def]
+    from payments.services.container import build_services
+    from payments.services.staff import StaffService
+
+    services = build_services(settings)
+    return services, StaffService(services.db, services.pii, settings.console, services.web_secret)
+
+
+def _staff_change(username: str, what: str, change) -> object:  # type: ignore[no-untyped-def]
+    from payments.domain.errors import DomainError
+
+    settings = _settings()
+
+    async def go() -> object:
+        services, accounts = _staff_service(settings)
+        try:
+            return await change(accounts)
+        finally:
+            await services.aclose()
+
+    try:
+        result = _run(go())
+    except DomainError as exc:
+        click.echo(f"payrecon: {exc.detail}", err=True)
+        sys.exit(1)
+    click.echo(f"staff user {username}: {what}; open sessions ended")
+    return result
+
+
+@staff.command("disable")
+@click.argument("username")
+def staff_disable(username: str) -> None:
+    """No more logins for USERNAME; open sessions end at once."""
+    _staff_change(username, "disabled", lambda a: a.disable_user(username))
+
+
+@staff.command("enable")
+@click.argument("username")
+def staff_enable(username: str) -> None:
+    """Let a disabled USERNAME log in again."""
+    _staff_change(username, "enabled", lambda a: a.enable_user(username))
+
+
+@staff.command("reset-password")
+@click.argument("username")
+@click.option("--password-file", type=click.Path(exists=True, dir_okay=False), help="Read it from this file.")
+def staff_reset_password(username: str, password_file: str | None) -> None:
+    """Set a new password for USERNAME (also lifts a lockout)."""
+    from pathlib import Path
+
+    if password_file:
+        lines = Path(password_file).read_text().splitlines()
+        password = lines[0] if lines else ""
+    else:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    _staff_change(username, "password reset", lambda a: a.reset_password(username, password))
+
+
+@staff.command("reset-totp")
+@click.argument("username")
+@click.option("--off", is_flag=True, help="Remove TOTP instead of issuing a new secret.")
+def staff_reset_totp(username: str, off: bool) -> None:
+    """Issue USERNAME a new TOTP secret (shown once), or remove TOTP with --off."""
+    from payments.services.staff import totp_uri
+
+    secret = _staff_change(
+        username,
+        "TOTP removed" if off else "new TOTP secret",
+        lambda a: a.reset_totp(username, enable=not off),
+    )
+    if isinstance(secret, str):
         click.echo(f"TOTP secret (shown once): {secret}")
         click.echo(f"otpauth URI: {totp_uri(secret, username.strip().lower())}")
 
@@ -639,7 +716,9 @@ def keys_rotate(batch_size: int, resume: bool) -> None:
             await services.aclose()
         return done
 
-    click.echo(f"re-encrypted {_run(go())} rows (debtors, bank lines, link tokens, webhook secrets) under {keyring.active}")
+    click.echo(
+        f"re-encrypted {_run(go())} rows (debtors, bank lines, link tokens, webhook secrets) under {keyring.active}"
+    )
 
 
 if __name__ == "__main__":

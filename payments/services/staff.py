@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.hashes import SHA1
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
 from sqlalchemy import delete, select
 
-from payments.domain.errors import DomainError, FieldError
+from payments.domain.errors import DomainError, FieldError, NotFound
 from payments.persistence.db import Database, utcnow
 from payments.persistence.ids import new_id
 from payments.persistence.tables import Client
@@ -304,6 +304,71 @@ class StaffService:
                 },
             )
         return user_id, secret
+
+    # looking after accounts (CLI): each change ends the user's sessions and is audited
+
+    async def disable_user(self, username: str, *, actor: str = "cli") -> None:
+        """No more logins; open sessions end at once. The row stays for the audit trail."""
+        await self._change(username, actor, "staff.disabled", disable=True)
+
+    async def enable_user(self, username: str, *, actor: str = "cli") -> None:
+        await self._change(username, actor, "staff.enabled", enable=True)
+
+    async def reset_password(self, username: str, password: str, *, actor: str = "cli") -> None:
+        """A new password; also lifts a lockout."""
+        check_new_password(password)
+        password_hash = await asyncio.to_thread(hash_password, password)
+        await self._change(username, actor, "staff.password_reset", password_hash=password_hash)
+
+    async def reset_totp(self, username: str, *, enable: bool, actor: str = "cli") -> str | None:
+        """A new TOTP secret (returned, to be shown once) or none (`enable=False`)."""
+        secret = new_totp_secret() if enable else None
+        await self._change(username, actor, "staff.totp_reset", totp_secret=secret, totp=True)
+        return secret
+
+    async def _change(
+        self,
+        username: str,
+        actor: str,
+        action: str,
+        *,
+        disable: bool = False,
+        enable: bool = False,
+        password_hash: str | None = None,
+        totp: bool = False,
+        totp_secret: str | None = None,
+    ) -> None:
+        now = utcnow()
+        async with self.db.transaction() as session:
+            user = await session.scalar(
+                select(StaffUser).where(StaffUser.username == username.strip().lower()).with_for_update()
+            )
+            if user is None:
+                raise NotFound(f"no staff user {username!r}")
+            if disable:
+                user.disabled_at = now
+            if enable:
+                user.disabled_at = None
+            if password_hash is not None:
+                user.password_hash = password_hash
+                user.failed_logins = 0
+                user.locked_until = None
+            if totp:
+                user.totp_secret_enc = (
+                    self.pii.encrypt(totp_secret, column=TOTP_COLUMN, row_id=user.id) if totp_secret else None
+                )
+                user.totp_last_step = 0
+            user.updated_at = now
+            await session.execute(delete(StaffSession).where(StaffSession.user_id == user.id))
+            audit.record(
+                session,
+                actor=actor,
+                action=action,
+                entity_type="staff_user",
+                entity_id=user.id,
+                client_id=user.client_id,
+                after={"username": user.username, "totp": user.totp_secret_enc is not None},
+            )
 
     # logging in and out
 
