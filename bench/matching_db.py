@@ -24,7 +24,7 @@ from sqlalchemy import text
 
 from payments.persistence import migrate
 from payments.persistence.ids import new_id
-from payments.persistence.tables import Case, Client, Debt, Debtor, Payment
+from payments.persistence.tables import Case, Client, Debt, Debtor, Order, Payment
 from payments.persistence.tables_recon import BankAccount, BankLine
 from payments.services.container import build_services
 from payments.settings import load_settings
@@ -45,7 +45,7 @@ def id_number(i: int) -> str:
     return first + id_check_digit(first)
 
 
-async def load(services, n: int) -> None:  # type: ignore[no-untyped-def]
+async def load(services, n: int, referenced: bool = False) -> None:  # type: ignore[no-untyped-def]
     now = datetime.now(UTC)
     pii = services.pii
     client_id = new_id("cl")
@@ -66,7 +66,7 @@ async def load(services, n: int) -> None:  # type: ignore[no-untyped-def]
         )
     batch = 2000
     for start in range(0, n, batch):
-        debtors, cases, debts, lines, payments, refs = [], [], [], [], [], []
+        debtors, cases, debts, lines, payments, refs, orders = [], [], [], [], [], [], []
         for i in range(start, min(n, start + batch)):
             name = SURNAMES[i % 20] + GIVEN[(i // 20) % 20] + GIVEN[(i // 400) % 20]
             number = id_number(i)
@@ -138,18 +138,29 @@ async def load(services, n: int) -> None:  # type: ignore[no-untyped-def]
                     created_at=now,
                 )
             )
+            if referenced:
+                # Paid through a link: an order of ours for the case, the payment carrying it.
+                oid = new_id("ord")
+                orders.append(
+                    dict(
+                        id=oid, client_id=client_id, case_id=cid, link_id=None, provider="wechatpay",
+                        out_trade_no=f"BN{i:020d}", amount_fen=principal, currency="CNY", status="paid",
+                        provider_txn_id=f"42{i:026d}", qr_payload=None, provider_ref="", created_at=now,
+                        expires_at=now + timedelta(hours=2), paid_at=booked,
+                    )
+                )  # fmt: skip
             payments.append(
                 dict(
                     id=pid,
                     client_id=client_id,
-                    provider="bank_transfer",
-                    provider_txn_id=lid,
+                    provider="wechatpay" if referenced else "bank_transfer",
+                    provider_txn_id=f"42{i:026d}" if referenced else lid,
                     out_trade_no=None,
                     amount_fen=principal,
                     currency="CNY",
                     source="bank_import",
                     status="unmatched",
-                    order_id=None,
+                    order_id=oid if referenced else None,
                     case_id=None,
                     unapplied_fen=principal,
                     received_at=booked,
@@ -162,16 +173,18 @@ async def load(services, n: int) -> None:  # type: ignore[no-untyped-def]
                 (Debtor, debtors),
                 (Case, cases),
                 (Debt, debts),
-                (BankLine, lines),
+                (Order, orders),
+                (BankLine, [] if referenced else lines),
                 (Payment, payments),
             ):
-                await session.execute(model.__table__.insert(), rows)
+                if rows:
+                    await session.execute(model.__table__.insert(), rows)
             await session.execute(
                 text("INSERT INTO bench_refs (payment_id, ref) VALUES (:payment_id, :ref)"), refs
             )
 
 
-async def run(url: str, n: int) -> None:
+async def run(url: str, n: int, referenced: bool) -> None:
     await reset_database(url)
     await asyncio.to_thread(migrate.upgrade, url)
     settings = load_settings(
@@ -184,7 +197,7 @@ async def run(url: str, n: int) -> None:
                 text("CREATE TABLE bench_refs (payment_id varchar(32) primary key, ref varchar(64))")
             )
         t0 = time.perf_counter()
-        await load(services, n)
+        await load(services, n, referenced)
         async with services.db.transaction() as session:
             await session.execute(text("ANALYZE"))
         print(
@@ -197,6 +210,12 @@ async def run(url: str, n: int) -> None:
                 await session.execute(
                     text(
                         "SELECT p.id, c.id, p.amount_fen, d.principal_fen FROM payments p "
+                        "JOIN orders o ON o.id = p.order_id JOIN cases c ON c.id = o.case_id "
+                        "JOIN debts d ON d.case_id = c.id WHERE p.status = 'unmatched'"
+                    )
+                    if referenced
+                    else text(
+                        "SELECT p.id, c.id, p.amount_fen, d.principal_fen FROM payments p "
                         "JOIN bench_refs r ON r.payment_id = p.id JOIN cases c ON c.external_ref = r.ref "
                         "JOIN debts d ON d.case_id = c.id WHERE p.status = 'unmatched'"
                     )
@@ -206,13 +225,20 @@ async def run(url: str, n: int) -> None:
         print(f"bare join: {len(pairs)} pairs in {bare:.2f} s")
 
         t0 = time.perf_counter()
-        report = await match_unreferenced(services)
-        took = time.perf_counter() - t0
-        print(
-            f"matching job: {report.payments} payments in {took:.1f} s ({report.payments / took:.0f}/s); "
-            f"applied {report.applied}, review {report.review}, skipped {report.skipped}"
-        )
-        print(f"ratio matching job / bare join: {took / bare:.1f}x; peak RSS {peak_mb():.0f} MiB")
+        if referenced:
+            applied = await services.applier.sweep()
+            took = time.perf_counter() - t0
+            print(
+                f"applier (referenced payments): {applied} applied in {took:.1f} s ({applied / took:.0f}/s)"
+            )
+        else:
+            report = await match_unreferenced(services)
+            took = time.perf_counter() - t0
+            print(
+                f"matching job: {report.payments} payments in {took:.1f} s ({report.payments / took:.0f}/s); "
+                f"applied {report.applied}, review {report.review}, skipped {report.skipped}"
+            )
+        print(f"ratio job / bare join: {took / bare:.1f}x; peak RSS {peak_mb():.0f} MiB")
     finally:
         await services.aclose()
 
@@ -221,10 +247,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=20_000)
     parser.add_argument(
+        "--referenced", action="store_true", help="payments through our orders, applied by the applier"
+    )
+    parser.add_argument(
         "--url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/payrecon_bench_matching"
     )
     args = parser.parse_args()
-    asyncio.run(run(args.url, args.cases))
+    asyncio.run(run(args.url, args.cases, args.referenced))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ class Reason(enum.StrEnum):
     CASE_CLOSED = "case_closed"
     DUPLICATE_PAYMENT = "duplicate_payment"
     STATEMENT_LINE_TAKEN = "statement_line_taken"
+    CASE_REFUSED = "case_refused"  # paid through our link, but the case cannot take it as it stands
 
 
 REASON_LABELS: dict[Reason, str] = {
@@ -40,6 +41,7 @@ REASON_LABELS: dict[Reason, str] = {
     Reason.CASE_CLOSED: "the matching case is closed / 匹配的案件已结案",
     Reason.DUPLICATE_PAYMENT: "this payment was already processed / 该付款已处理",
     Reason.STATEMENT_LINE_TAKEN: "this statement line already belongs to another payment / 该对账单明细已匹配其他付款",
+    Reason.CASE_REFUSED: "paid through our link, but the case cannot take it as it stands / 经本系统链接付款，但案件当前状态无法入账",
 }
 
 

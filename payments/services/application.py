@@ -52,6 +52,7 @@ async def apply_payment(
     amount_fen: int | None = None,
     actor: str = "system:application",
     locked: tuple[Case, Client, list[Debt]] | None = None,
+    locked_link: Link | None = None,
 ) -> None:
     """Apply `amount_fen` of `payment` (default: all that is still unapplied) to the case; the caller
     holds the transaction and has locked the payment row. `locked` is the case, its client and its
@@ -109,7 +110,10 @@ async def apply_payment(
     payment.status = "matched"
     case.credit_fen += result.surplus_fen
 
-    link = await session.get(Link, link_id, with_for_update=True) if link_id else None
+    if locked_link is not None and locked_link.id == link_id:
+        link: Link | None = locked_link
+    else:
+        link = await session.get(Link, link_id, with_for_update=True) if link_id else None
     if link is not None:
         link.paid_fen += share
         link.payments_count += 1
