@@ -26,7 +26,7 @@ from payments.services.outbox import emit
 from reconciliation.decision import Reason
 
 log = logging.getLogger("payrecon.applier")
-BATCH = 100
+BATCH = 500
 
 
 class PaymentApplier:
