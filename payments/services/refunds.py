@@ -173,22 +173,32 @@ async def reverse_refund(session: AsyncSession, refund: Refund) -> bool:
     remaining = min(refund.amount_fen, payment.amount_fen)
     refund.reversed_at = now
 
-    # 1. The credit: money no case owed (or all of it, for a payment never applied).
-    credit = min(remaining, payment.unapplied_fen)
-    payment.unapplied_fen -= credit
-    remaining -= credit
-    touched: dict[str, Case] = {}
-    if credit and payment.case_id:
-        case = await session.get_one(Case, payment.case_id, with_for_update=True)
-        case.credit_fen -= min(credit, case.credit_fen)
-        touched[case.id] = case
-
-    # 2. The allocations, last applied first, net of what earlier refunds already took back.
     rows = list(
         await session.scalars(
             select(AllocationRow).where(AllocationRow.payment_id == payment.id).order_by(AllocationRow.id)
         )
     )
+    # 1. The credit: money no case owed (or all of it, for a payment never applied). Over several
+    # cases the surplus sits on the last case the payment reached, so credit is taken back last first.
+    credit = min(remaining, payment.unapplied_fen)
+    payment.unapplied_fen -= credit
+    remaining -= credit
+    touched: dict[str, Case] = {}
+    reached = list(dict.fromkeys(row.case_id for row in rows)) or (
+        [payment.case_id] if payment.case_id else []
+    )
+    left = credit
+    for case_id in reversed(reached):
+        if left == 0:
+            break
+        case = await session.get_one(Case, case_id, with_for_update=True)
+        take = min(left, case.credit_fen)
+        if take:
+            case.credit_fen -= take
+            left -= take
+            touched[case.id] = case
+
+    # 2. The allocations, last applied first, net of what earlier refunds already took back.
     net: dict[tuple[str, str, str], int] = defaultdict(int)
     order: list[tuple[str, str, str]] = []
     basis: dict[tuple[str, str, str], str] = {}

@@ -140,3 +140,21 @@ async def test_the_ledger_holds_after_refunds(client, services: Services, tenant
         report = await find_violations(session)
 
     assert [v for v in report.violations if v.client_id == tenant.client_id] == []
+
+
+async def test_a_refund_of_a_split_payments_surplus_takes_the_credit_from_the_case_that_holds_it(
+    client, services: Services, tenant: Tenant
+):
+    a = await make_case(client, tenant, name="陈静", ref="HT2024-310001", principal="600.00")
+    b = await make_case(client, tenant, name="陈静", ref="HT2024-310002", principal="400.00")
+    await transfer(services, tenant, line(100_050, memo="HT2024-310001 HT2024-310002", payer_name="陈静"))
+    await match_unreferenced(services, client_id=tenant.client_id)
+    [payment] = await payments_of_client(services, tenant)
+    credits = [(await _case(client, tenant, c))["credit_fen"] for c in (a, b)]
+    assert payment.status == "matched" and sum(credits) == 50
+
+    await _refund(services, payment, 50)
+
+    views = [await _case(client, tenant, c) for c in (a, b)]
+    assert [v["credit_fen"] for v in views] == [0, 0]
+    assert [v["status"] for v in views] == ["paid", "paid"]
