@@ -95,7 +95,7 @@ def _detail_text(data: bytes) -> str:
 
 
 def _parse_detail(text: str) -> list[StatementLine]:
-    lines = text.splitlines()
+    lines = _lines(text)
     start = next(
         (i for i, line in enumerate(lines) if LIST_START in line and "结束" not in line),
         None,
@@ -175,3 +175,12 @@ def _line(cells: list[str], col: dict[str, int], line_no: int) -> StatementLine:
             line_no=line_no,
         )
     raise StatementError(f"unknown 业务类型 {kind_text!r}", line_no)
+
+
+def _lines(text: str) -> list[str]:
+    """Lines ended by CR, LF or CRLF only: str.splitlines would also break at a vertical tab, form feed
+    or separator character inside a cell (a product subject, say) and split one record in two."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines

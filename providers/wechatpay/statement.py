@@ -38,7 +38,7 @@ def _parse(data: bytes) -> list[StatementLine]:
         content = bytes(data).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise StatementError(f"not UTF-8 at byte {exc.start}") from None
-    rows = content.removeprefix("\ufeff").splitlines()
+    rows = _lines(content.removeprefix("\ufeff"))
     if not rows or not rows[0].strip():
         raise StatementError("empty trade bill", 1)
     header = rows[0].split(",")
@@ -151,3 +151,12 @@ def _time(value: str, line_no: int) -> datetime:
         return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=BEIJING)
     except ValueError:
         raise StatementError(f"交易时间 {value!r} is not YYYY-MM-DD HH:MM:SS", line_no) from None
+
+
+def _lines(text: str) -> list[str]:
+    """Lines ended by CR, LF or CRLF only: str.splitlines would also break at a vertical tab, form feed
+    or separator character inside a cell (a product subject, say) and split one record in two."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines

@@ -280,3 +280,11 @@ async def test_sandbox_bill_survives_commas_in_the_subject(kit):
     await kit.sandbox.pay("ORDER00001")
     (line,) = kit.provider.parse_statement(kit.sandbox.statement(_today()))
     assert line.amount == Money(12345)
+
+
+def test_a_vertical_tab_inside_a_subject_does_not_split_the_row():
+    row = PAYMENT_ROW.replace("交易\t,还款,", "交易\t,还\x0b款,", 1)
+
+    payment, refund = statement.parse(bill([*PREAMBLE, HEADER, row, REFUND_ROW, *TRAILER]))
+
+    assert (payment.kind, refund.kind) == ("payment", "refund")

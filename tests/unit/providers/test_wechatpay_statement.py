@@ -225,3 +225,11 @@ def test_the_sandbox_bill_uses_the_spec_column_names() -> None:
 def test_the_sandbox_has_no_bill_for_a_day_without_trades() -> None:
     orders, refunds = _sandbox_memory()
     assert render_trade_bill("ALL", datetime(2024, 1, 17).date(), orders, refunds) is None
+
+
+def test_a_vertical_tab_inside_a_subject_does_not_split_the_row() -> None:
+    row = PAYMENT_ROW.replace("`测试支付4", "`测试\x0b支付4")
+
+    [line, refund] = parse_statement(_bill(row, REFUND_ROW))
+
+    assert (line.kind, refund.kind) == ("payment", "refund")
