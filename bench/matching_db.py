@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import resource
+import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 
@@ -188,7 +189,10 @@ async def run(url: str, n: int, referenced: bool) -> None:
     await reset_database(url)
     await asyncio.to_thread(migrate.upgrade, url)
     settings = load_settings(
-        {"PAYRECON_DATABASE__URL": url, "PAYRECON_DATA_DIR": "/tmp/payrecon-bench-matching"}
+        {
+            "PAYRECON_DATABASE__URL": url,
+            "PAYRECON_DATA_DIR": tempfile.mkdtemp(prefix="payrecon-bench-matching-"),
+        }
     )
     services = build_services(settings)
     try:
