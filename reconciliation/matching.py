@@ -25,14 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from payments.domain.cases import CLOSED, CaseStatus, DebtBalance
 from payments.domain.links import PolicyKind
 from payments.persistence.db import utcnow
-from payments.persistence.ids import new_id
 from payments.persistence.tables import AllocationRow, Case, Client, Debt, Debtor, Link, Payment
-from payments.persistence.tables_recon import BankLine, ReviewItem
+from payments.persistence.tables_recon import BankLine
 from payments.security.pii import PiiCipher
 from payments.services.application import apply_payment, client_policy
 from payments.services.container import Services
 from payments.services.links import policy_from_json
-from payments.services.outbox import emit
+from payments.services.review_queue import open_review_item
 from reconciliation.config import RuleConfig
 from reconciliation.decision import Decision, Outcome
 from reconciliation.engine import reconcile
@@ -332,52 +331,21 @@ async def _write(
                 )
         report.applied += 1
         return
-    await open_review_item(session, payment, decision)
+    open_review_item(session, payment, decision.reason.value, _candidates(decision))
     if decision.outcome is Outcome.REVIEW:
         report.review += 1
     else:
         report.duplicate += 1
 
 
-async def open_review_item(session: AsyncSession, payment: Payment, decision: Decision) -> ReviewItem:
-    now = utcnow()
-    item = ReviewItem(
-        id=new_id("rvw"),
-        client_id=payment.client_id,
-        payment_id=payment.id,
-        amount_fen=payment.amount_fen,
-        provider=payment.provider,
-        received_at=payment.received_at,
-        reason=decision.reason.value,
-        candidates=[
-            {
-                "case_ids": list(c.case_ids),
-                "debtor_id": c.debtor_id,
-                "score": c.score,
-                "criteria": [{"code": k.code, "label": k.label, "weight": k.weight} for k in c.criteria],
-                "active": c.active,
-            }
-            for c in decision.candidates
-        ],
-        status="open",
-        resolution=None,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(item)
-    payment.status = "review"
-    emit(
-        session,
-        payment.client_id,
-        "payment.unmatched",
-        case_id=None,
-        payload={
-            "payment_id": payment.id,
-            "provider": payment.provider,
-            "amount_fen": payment.amount_fen,
-            "currency": payment.currency,
-            "received_at": payment.received_at.isoformat(),
-            "reason": decision.reason.value,
-        },
-    )
-    return item
+def _candidates(decision: Decision) -> list[dict[str, Any]]:
+    return [
+        {
+            "case_ids": list(c.case_ids),
+            "debtor_id": c.debtor_id,
+            "score": c.score,
+            "criteria": [{"code": k.code, "label": k.label, "weight": k.weight} for k in c.criteria],
+            "active": c.active,
+        }
+        for c in decision.candidates
+    ]

@@ -72,7 +72,9 @@ def _statement_job(services: Services, rail: str):  # type: ignore[no-untyped-de
 
     async def run() -> None:
         try:
-            await run_locked(services.db, f"check_statements:{rail}", lambda: check_statements(services, rails=[rail]))
+            await run_locked(
+                services.db, f"check_statements:{rail}", lambda: check_statements(services, rails=[rail])
+            )
         except Exception:
             log.exception("statement check of %s failed", rail)
 

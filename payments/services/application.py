@@ -122,7 +122,7 @@ async def apply_payment(
     outstanding = sum(d.principal_fen + d.interest_fen + d.fees_fen for d in debts)
     settled = link is not None and _settlement_reached(link, payment.received_at)
     if settled and outstanding > 0:
-        _waive_rest(session, debts, now)
+        forgive_rest(session, debts, now, "settlement_discount")
         outstanding = 0
     target = _case_target(CaseStatus(case.status), outstanding, settled)
     if target != CaseStatus(case.status):
@@ -212,8 +212,9 @@ def _settlement_reached(link: Link, paid_at: datetime) -> bool:
     return link.paid_fen >= int(policy["amount_fen"]) and paid_at.astimezone(BEIJING).date() <= by
 
 
-def _waive_rest(session: AsyncSession, debts: list[Debt], now: datetime) -> None:
-    """A met settlement offer forgives the rest; adjustment rows keep the ledger whole."""
+def forgive_rest(session: AsyncSession, debts: list[Debt], now: datetime, reason: str) -> None:
+    """Forgive everything still owed on `debts` (a met settlement offer, a small write-off): the
+    balances go to zero and adjustment rows keep the ledger whole."""
     for debt in debts:
         for comp in Component:
             column = f"{comp.value}_fen"
@@ -225,7 +226,7 @@ def _waive_rest(session: AsyncSession, debts: list[Debt], now: datetime) -> None
                         debt_id=debt.id,
                         component=comp.value,
                         amount_fen=-rest,
-                        reason="settlement_discount",
+                        reason=reason,
                         created_at=now,
                     )
                 )

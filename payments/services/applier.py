@@ -13,16 +13,14 @@ import asyncio
 import logging
 from collections import defaultdict
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payments.domain.errors import DomainError
-from payments.persistence.db import Database, utcnow
-from payments.persistence.ids import new_id
+from payments.persistence.db import Database
 from payments.persistence.tables import Case, Client, Debt, Link, Order, Payment
-from payments.persistence.tables_recon import ReviewItem
 from payments.services.application import apply_payment
-from payments.services.outbox import emit
+from payments.services.review_queue import open_review_item
 from reconciliation.decision import Reason
 
 log = logging.getLogger("payrecon.applier")
@@ -149,10 +147,7 @@ class PaymentApplier:
                 except DomainError as exc:
                     # The case cannot take this money as things stand (say it was cancelled): hold it
                     # for finance rather than retrying it forever. The rolled-back savepoint expired
-                    # the row, so it is changed by statement rather than through the object.
-                    await session.execute(
-                        update(Payment).where(Payment.id == payment_id).values(status="review")
-                    )
+                    # the row, so it is read again before it is changed.
                     await _hold_for_review(session, payment_id, case_id)
                     log.warning("payment %s held for review: %s", payment_id, exc.detail)
         return len(rows)
@@ -161,36 +156,5 @@ class PaymentApplier:
 async def _hold_for_review(session: AsyncSession, payment_id: str, case_id: str) -> None:
     """A review item naming the link's case, so finance sees it in the queue, and `payment.unmatched`."""
     payment = await session.get_one(Payment, payment_id, populate_existing=True)
-    now = utcnow()
-    session.add(
-        ReviewItem(
-            id=new_id("rvw"),
-            client_id=payment.client_id,
-            payment_id=payment.id,
-            amount_fen=payment.amount_fen,
-            provider=payment.provider,
-            received_at=payment.received_at,
-            reason=Reason.CASE_REFUSED.value,
-            candidates=[
-                {"case_ids": [case_id], "debtor_id": "", "score": 0, "criteria": [], "active": False}
-            ],
-            status="open",
-            resolution=None,
-            created_at=now,
-            updated_at=now,
-        )
-    )
-    emit(
-        session,
-        payment.client_id,
-        "payment.unmatched",
-        case_id=case_id,
-        payload={
-            "payment_id": payment.id,
-            "provider": payment.provider,
-            "amount_fen": payment.amount_fen,
-            "currency": payment.currency,
-            "received_at": payment.received_at.isoformat(),
-            "reason": Reason.CASE_REFUSED.value,
-        },
-    )
+    candidate = {"case_ids": [case_id], "debtor_id": "", "score": 0, "criteria": [], "active": False}
+    open_review_item(session, payment, Reason.CASE_REFUSED.value, [candidate], case_id=case_id)

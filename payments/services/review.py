@@ -24,11 +24,11 @@ from payments.domain.errors import DomainError, NotFound
 from payments.domain.money import format_yuan
 from payments.persistence.db import Database, utcnow
 from payments.persistence.ids import new_id
-from payments.persistence.tables import Adjustment, Case, Client, Debt, Payment, PaymentException
+from payments.persistence.tables import Case, Client, Debt, Payment, PaymentException
 from payments.persistence.tables_console import Approval, StaffUser
 from payments.persistence.tables_recon import ReviewItem
 from payments.services import audit
-from payments.services.application import apply_payment, client_policy
+from payments.services.application import apply_payment, client_policy, forgive_rest
 from payments.services.outbox import emit
 from payments.services.refunds import start_refund
 from payments.services.staff import Forbidden, Staff
@@ -504,22 +504,7 @@ class ReviewService:
         if rest <= 0 or rest > self.settings.write_off_limit_fen:  # checked in the preview; never trust it
             raise ActionRefused("write_off_limit", "the difference is not within the write-off limit")
         now = utcnow()
-        for debt in debts:
-            for comp in COMPONENTS:
-                column = f"{comp.value}_fen"
-                owed = getattr(debt, column)
-                if owed:
-                    session.add(
-                        Adjustment(
-                            id=new_id("adj"),
-                            debt_id=debt.id,
-                            component=comp.value,
-                            amount_fen=-owed,
-                            reason="write_off",
-                            created_at=now,
-                        )
-                    )
-                    setattr(debt, column, 0)
+        forgive_rest(session, debts, now, "write_off")
         before = case.status
         if CaseStatus(case.status) not in CLOSED:
             case.status = transition(CaseStatus(case.status), CaseEvent.AMEND, CaseStatus.PAID).value
